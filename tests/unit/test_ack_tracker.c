@@ -196,6 +196,11 @@ static void test_new_rejects_zero_capacity(void)
     CU_ASSERT_PTR_NULL(xdcr_ack_tracker_new(0, 0));
 }
 
+static void test_new_rejects_capacity_whose_size_overflows(void)
+{
+    CU_ASSERT_PTR_NULL(xdcr_ack_tracker_new(SIZE_MAX, 0));
+}
+
 static void test_new_confirms_start_lsn_with_nothing_in_flight(void)
 {
     xdcr_ack_tracker_t *t = xdcr_ack_tracker_new(4, 0x16B374D848);
@@ -749,6 +754,7 @@ int main(void)
 {
     static const xdcr_test_case_t cases[] = {
         XDCR_TEST(test_new_rejects_zero_capacity),
+        XDCR_TEST(test_new_rejects_capacity_whose_size_overflows),
         XDCR_TEST(test_new_confirms_start_lsn_with_nothing_in_flight),
         XDCR_TEST(test_free_accepts_null),
         XDCR_TEST(test_every_ack_order_matches_model),
