@@ -1,0 +1,127 @@
+/*
+ * main.c - xdcr-forwarder entry point: configuration, signals, secrets, the loop, exit status.
+ * The only place that exits; the only mutable file-scope state is the stop flag.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "forwarder.h"
+#include "fwd_config.h"
+#include "kafka_producer.h"
+#include "xdcr/config.h"
+#include "xdcr/error.h"
+#include "xdcr/log.h"
+#include "xdcr/metrics.h"
+
+extern char **environ;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig; /* configuration is read at start only; SIGHUP must not kill the daemon */
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    fwd_config_t cfg;
+    xdcr_config_cli_t cli;
+    xdcr_error_t err;
+    xdcr_log_t lg;
+    xdcr_metrics_t *metrics = NULL;
+    char *password = NULL;
+    fwd_t *fwd = NULL;
+    fwd_env_t env;
+    int status = XDCR_EXIT_OK;
+    int rc;
+
+    xdcr_error_clear(&err);
+    xdcr_log_init(&lg, XDCR_LOG_INFO, "forwarder", NULL);
+    memset(&cli, 0, sizeof(cli));
+    rc = fwd_config_load(&cfg, environ, argc, argv, &cli, &err);
+    if (cli.help) {
+        xdcr_config_print_help(&fwd_config_spec, stdout);
+        goto out;
+    }
+    if (cli.version) {
+        printf("xdcr-forwarder %s\n", XDCR_VERSION);
+        goto out;
+    }
+    if (rc == 0)
+        rc = fwd_kafka_check_config(&cfg.kafka, &err);
+    if (rc == 0 && cfg.pg_password_file != NULL)
+        rc = xdcr_read_secret_file(cfg.pg_password_file, &password, &err);
+    if (rc != 0) {
+        XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "invalid configuration", "error", err.message);
+        status = XDCR_EXIT_USAGE;
+        goto out;
+    }
+    if (cli.check_config) {
+        printf("configuration ok\n");
+        goto out;
+    }
+    lg.level = (xdcr_log_level_t)cfg.log_level;
+    xdcr_log_add_context(&lg, "origin", cfg.origin);
+    install_signals();
+
+    metrics = xdcr_metrics_new();
+    if (metrics == NULL) {
+        XDCR_LOG(&lg, XDCR_LOG_ERROR, "out of memory");
+        status = XDCR_EXIT_RUNTIME;
+        goto out;
+    }
+    memset(&env, 0, sizeof(env));
+    env.cfg = &cfg;
+    env.lg = &lg;
+    env.metrics = metrics;
+    env.password = password;
+    env.stop = &stop_requested;
+    env.crash_point = getenv("XDCR_CRASH_POINT");
+    fwd = fwd_new(&env, &err);
+    if (fwd == NULL) {
+        XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "could not start", "error", err.message);
+        status = xdcr_error_exit_status(err.code);
+        goto out;
+    }
+    XDCR_LOG_KV(&lg, XDCR_LOG_INFO, "starting", "version", XDCR_VERSION, "topic", cfg.topic,
+                "slot", cfg.slot_name);
+    rc = fwd_run(fwd, &err);
+    if (rc != 0) {
+        XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "stopped on an unrecoverable error", "error",
+                    err.message, "code", xdcr_error_name(err.code));
+        status = xdcr_error_exit_status(rc);
+    }
+out:
+    fwd_free(fwd);
+    xdcr_metrics_free(metrics);
+    if (password != NULL) {
+        memset(password, 0, strlen(password));
+        free(password);
+    }
+    fwd_config_free(&cfg);
+    return status;
+}
