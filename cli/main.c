@@ -13,8 +13,7 @@ static const cli_command_t commands[] = {
      cli_dev_broker},
     {"broker-ctl", "send one fault-injection or control command to a running dev broker",
      cli_broker_ctl},
-    {"tail", "print an origin topic's messages decoded and verified, one JSON line each",
-     cli_tail},
+    {"tail", "print an origin topic's messages decoded and verified, one JSON line each", cli_tail},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -34,7 +34,7 @@ ctest --test-dir build/test --output-on-failure -L 'unit|integration' -j"$jobs" 
 if command -v clang-14 >/dev/null 2>&1; then
     echo "== fuzz targets (brief)"
     CC=clang-14 cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXDCR_FUZZ=ON \
-        -DXDCR_SANITIZE=ON -DXDCR_BUILD_DAEMONS=OFF -DCMAKE_COMPILE_WARNING_AS_ERROR=ON >/dev/null
+        -DXDCR_SANITIZE=ON -DCMAKE_COMPILE_WARNING_AS_ERROR=ON >/dev/null
     cmake --build build/fuzz -j"$jobs" --target xdcr_fuzz_all
     ctest --test-dir build/fuzz --output-on-failure -L fuzz
 else

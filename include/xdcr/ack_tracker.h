@@ -12,12 +12,12 @@
 #ifndef XDCR_ACK_TRACKER_H
 #define XDCR_ACK_TRACKER_H
 
+#include "xdcr/error.h"
+#include "xdcr/lsn.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "xdcr/error.h"
-#include "xdcr/lsn.h"
 
 typedef struct xdcr_ack_tracker xdcr_ack_tracker_t;
 

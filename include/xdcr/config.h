@@ -8,12 +8,12 @@
 #ifndef XDCR_CONFIG_H
 #define XDCR_CONFIG_H
 
+#include "xdcr/error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-
-#include "xdcr/error.h"
 
 typedef enum xdcr_opt_type {
     XDCR_OPT_STRING,   /* char * (malloc'd, owned by the config struct) */
@@ -32,19 +32,19 @@ enum {
 };
 
 typedef struct xdcr_option {
-    const char *name;                /* "pg.conninfo"; lower case, dots */
+    const char *name; /* "pg.conninfo"; lower case, dots */
     xdcr_opt_type_t type;
-    const char *default_value;       /* as text, parsed like any other value; NULL = unset */
-    int64_t min, max;                /* INT/DURATION/SIZE bounds (inclusive); ignored if min>max */
-    size_t offset;                   /* offsetof(config struct, field) */
-    unsigned flags;                  /* XDCR_OPT_F_* */
-    const char *const *enum_values;  /* ENUM: NULL-terminated list of accepted names */
-    const char *help;                /* one line, lower case */
+    const char *default_value;      /* as text, parsed like any other value; NULL = unset */
+    int64_t min, max;               /* INT/DURATION/SIZE bounds (inclusive); ignored if min>max */
+    size_t offset;                  /* offsetof(config struct, field) */
+    unsigned flags;                 /* XDCR_OPT_F_* */
+    const char *const *enum_values; /* ENUM: NULL-terminated list of accepted names */
+    const char *help;               /* one line, lower case */
 } xdcr_option_t;
 
 /* One pass-through key/value, e.g. {"bootstrap.servers", "127.0.0.1:9092", "file:3"}. */
 typedef struct xdcr_kv {
-    char *key;    /* with the prefix removed: "kafka.acks" -> "acks" */
+    char *key; /* with the prefix removed: "kafka.acks" -> "acks" */
     char *value;
     char *source; /* where it came from, for error messages: "file /etc/x.conf:12", "env", "flag" */
 } xdcr_kv_t;
@@ -55,18 +55,18 @@ typedef struct xdcr_kv_list {
 } xdcr_kv_list_t;
 
 typedef struct xdcr_config_spec {
-    const char *program;               /* "xdcr-forwarder", for --help */
-    const char *summary;               /* one line */
-    const xdcr_option_t *options;      /* terminated by an entry with name == NULL */
-    const char *passthrough_prefix;    /* "kafka." or NULL */
-    const char *env_prefix;            /* "XDCR_" */
+    const char *program;            /* "xdcr-forwarder", for --help */
+    const char *summary;            /* one line */
+    const xdcr_option_t *options;   /* terminated by an entry with name == NULL */
+    const char *passthrough_prefix; /* "kafka." or NULL */
+    const char *env_prefix;         /* "XDCR_" */
 } xdcr_config_spec_t;
 
 /* What the command line asked for besides options. */
 typedef struct xdcr_config_cli {
-    bool help;          /* --help / -h */
-    bool version;       /* --version */
-    bool check_config;  /* --check-config */
+    bool help;               /* --help / -h */
+    bool version;            /* --version */
+    bool check_config;       /* --check-config */
     const char *config_path; /* -c FILE / --config FILE / --config=FILE (points into argv) */
 } xdcr_config_cli_t;
 
@@ -109,8 +109,8 @@ int xdcr_kv_list_apply(const xdcr_kv_list_t *list, const char *prefix, xdcr_kv_s
                        void *ctx, xdcr_error_t *err);
 
 /* Add or replace a pair (later sources win). Copies its arguments. */
-int xdcr_kv_list_set(xdcr_kv_list_t *list, const char *key, const char *value,
-                     const char *source, xdcr_error_t *err);
+int xdcr_kv_list_set(xdcr_kv_list_t *list, const char *key, const char *value, const char *source,
+                     xdcr_error_t *err);
 const char *xdcr_kv_list_get(const xdcr_kv_list_t *list, const char *key);
 void xdcr_kv_list_free(xdcr_kv_list_t *list);
 

@@ -39,20 +39,20 @@ enum {
 /* Process exit statuses; only main() maps errors to these. Documented in docs/. */
 enum {
     XDCR_EXIT_OK = 0,
-    XDCR_EXIT_RUNTIME = 1,  /* runtime failure: retry may help */
-    XDCR_EXIT_USAGE = 2,    /* bad command line or configuration */
-    XDCR_EXIT_SLOT = 3,     /* replication slot missing or invalidated */
-    XDCR_EXIT_GAP = 4,      /* Kafka retention gap or recreated topic */
-    XDCR_EXIT_SOURCE = 5,   /* source identity changed (system id / timeline) */
-    XDCR_EXIT_HALTED = 6    /* halted on a message that cannot be applied */
+    XDCR_EXIT_RUNTIME = 1, /* runtime failure: retry may help */
+    XDCR_EXIT_USAGE = 2,   /* bad command line or configuration */
+    XDCR_EXIT_SLOT = 3,    /* replication slot missing or invalidated */
+    XDCR_EXIT_GAP = 4,     /* Kafka retention gap or recreated topic */
+    XDCR_EXIT_SOURCE = 5,  /* source identity changed (system id / timeline) */
+    XDCR_EXIT_HALTED = 6   /* halted on a message that cannot be applied */
 };
 
 #define XDCR_ERROR_MSG_MAX 512
 
 typedef struct xdcr_error {
-    int code;                          /* 0 or a negative XDCR_E* code */
-    bool retriable;                    /* true when the same call may succeed later */
-    char message[XDCR_ERROR_MSG_MAX];  /* lower case, no final period, no secrets */
+    int code;                         /* 0 or a negative XDCR_E* code */
+    bool retriable;                   /* true when the same call may succeed later */
+    char message[XDCR_ERROR_MSG_MAX]; /* lower case, no final period, no secrets */
 } xdcr_error_t;
 
 /* Short, stable description of a code ("invalid argument"); never NULL. */

@@ -6,26 +6,26 @@
 #ifndef XDCR_EVENT_H
 #define XDCR_EVENT_H
 
+#include "xdcr/error.h"
+#include "xdcr/lsn.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "xdcr/error.h"
-#include "xdcr/lsn.h"
 
 #define XDCR_FORMAT_VERSION 1
 #define XDCR_ORIGIN_MAX 64 /* origin names: 1..63 chars of [A-Za-z0-9._-] */
 
 /* Kafka header names carried by every message. */
-#define XDCR_HDR_ORIGIN "xdcr-origin"  /* origin name */
-#define XDCR_HDR_SEQ "xdcr-seq"        /* seq; commit_lsn on a non-last part; LSN string */
-#define XDCR_HDR_FORMAT "xdcr-format"  /* format version, decimal */
-#define XDCR_HDR_CRC "xdcr-crc32c"     /* CRC-32C of the payload, 8 lower-case hex digits */
-#define XDCR_HDR_TYPE "xdcr-type"      /* "txn" or "mark" */
+#define XDCR_HDR_ORIGIN "xdcr-origin" /* origin name */
+#define XDCR_HDR_SEQ "xdcr-seq"       /* seq; commit_lsn on a non-last part; LSN string */
+#define XDCR_HDR_FORMAT "xdcr-format" /* format version, decimal */
+#define XDCR_HDR_CRC "xdcr-crc32c"    /* CRC-32C of the payload, 8 lower-case hex digits */
+#define XDCR_HDR_TYPE "xdcr-type"     /* "txn" or "mark" */
 
 typedef enum xdcr_msg_type {
-    XDCR_MSG_TXN = 1,  /* one part of a source transaction */
-    XDCR_MSG_MARK = 2  /* progress mark (heartbeat) */
+    XDCR_MSG_TXN = 1, /* one part of a source transaction */
+    XDCR_MSG_MARK = 2 /* progress mark (heartbeat) */
 } xdcr_msg_type_t;
 
 typedef enum xdcr_op {
@@ -52,8 +52,8 @@ typedef struct xdcr_column {
     const char *name;
     const char *type; /* type name as format_type() without modifiers, e.g. "numeric" */
     uint32_t type_oid;
-    int32_t typmod;   /* -1 when none */
-    bool key;         /* part of the replica identity at the source */
+    int32_t typmod; /* -1 when none */
+    bool key;       /* part of the replica identity at the source */
 } xdcr_column_t;
 
 typedef struct xdcr_relation {
@@ -71,7 +71,7 @@ typedef struct xdcr_change {
     const xdcr_value_t *new_vals; /* rel's ncols values (INSERT, UPDATE), else NULL */
     /* TRUNCATE */
     uint32_t ntrunc;
-    const uint32_t *trunc_rels;   /* indexes into the message's relations */
+    const uint32_t *trunc_rels; /* indexes into the message's relations */
     bool cascade, restart_identity;
     /* MESSAGE */
     const char *prefix;
@@ -82,7 +82,7 @@ typedef struct xdcr_change {
 /* Where a stream comes from (IDENTIFY_SYSTEM). */
 typedef struct xdcr_source {
     char origin[XDCR_ORIGIN_MAX];
-    uint64_t sysid;    /* PostgreSQL system identifier */
+    uint64_t sysid; /* PostgreSQL system identifier */
     uint32_t timeline;
 } xdcr_source_t;
 
@@ -91,25 +91,25 @@ typedef struct xdcr_message {
     int version;
     xdcr_msg_type_t type;
     xdcr_source_t src;
-    xdcr_lsn_t seq;           /* TXN: commit end LSN (last part only, else 0); MARK: every
-                                 transaction with seq <= this is published */
-    xdcr_lsn_t prev_seq;      /* seq of the previous message of the same forwarder stream, 0 on
-                                 the first message of a stream (see docs/design-notes.md) */
+    xdcr_lsn_t seq;      /* TXN: commit end LSN (last part only, else 0); MARK: every
+                            transaction with seq <= this is published */
+    xdcr_lsn_t prev_seq; /* seq of the previous message of the same forwarder stream, 0 on
+                            the first message of a stream (see docs/design-notes.md) */
     /* TXN */
-    xdcr_lsn_t commit_lsn;    /* start of the commit record (pgoutput Begin final_lsn), on every
-                                 part; a transaction is already applied iff commit_lsn < A */
+    xdcr_lsn_t commit_lsn; /* start of the commit record (pgoutput Begin final_lsn), on every
+                              part; a transaction is already applied iff commit_lsn < A */
     uint32_t xid;
-    int64_t commit_time_us;   /* source commit time, microseconds since the Unix epoch */
-    uint32_t part;            /* 0, 1, ... within the transaction */
-    bool last;                /* true on the transaction's final part */
+    int64_t commit_time_us; /* source commit time, microseconds since the Unix epoch */
+    uint32_t part;          /* 0, 1, ... within the transaction */
+    bool last;              /* true on the transaction's final part */
     uint32_t nrels;
     const xdcr_relation_t *rels;
     uint32_t nchanges;
     const xdcr_change_t *changes;
     /* MARK */
-    xdcr_lsn_t wal_lsn;       /* source's current WAL insert position when the mark was made */
-    int64_t time_us;          /* source wall clock when the mark was made */
-    void *priv_;              /* decoder internals */
+    xdcr_lsn_t wal_lsn; /* source's current WAL insert position when the mark was made */
+    int64_t time_us;    /* source wall clock when the mark was made */
+    void *priv_;        /* decoder internals */
 } xdcr_message_t;
 
 /* True for a valid origin name: 1..63 chars of [A-Za-z0-9._-]. */
@@ -150,8 +150,8 @@ void xdcr_encoder_free(xdcr_encoder_t *enc);
  * for those, an invalid source or a commit time outside years 0001..9999.
  */
 int xdcr_encoder_txn_begin(xdcr_encoder_t *enc, const xdcr_source_t *src, xdcr_lsn_t commit_lsn,
-                           xdcr_lsn_t prev_seq, uint32_t xid, int64_t commit_time_us,
-                           uint32_t part, xdcr_error_t *err);
+                           xdcr_lsn_t prev_seq, uint32_t xid, int64_t commit_time_us, uint32_t part,
+                           xdcr_error_t *err);
 /*
  * Append one change. For INSERT/UPDATE/DELETE, rel describes the change's relation (copied into
  * the message the first time relkey is seen in it) and ch->rel is ignored. For TRUNCATE, rels
@@ -218,8 +218,7 @@ int xdcr_headers_verify(const char *format, size_t format_len, const char *crc, 
  * indexes out of range, value counts not matching the relation, invalid origin/LSN/time, unknown
  * version) gives an error, never a crash. On success *out is owned by the caller.
  */
-int xdcr_message_decode(const void *payload, size_t len, xdcr_message_t **out,
-                        xdcr_error_t *err);
+int xdcr_message_decode(const void *payload, size_t len, xdcr_message_t **out, xdcr_error_t *err);
 void xdcr_message_free(xdcr_message_t *msg);
 
 /* Text name of an op ("insert") and of a message type ("txn"). */

@@ -19,9 +19,9 @@ typedef enum xdcr_log_level {
 #define XDCR_LOG_CONTEXT_MAX 256
 
 typedef struct xdcr_log {
-    xdcr_log_level_t level;              /* records above this level are dropped */
-    FILE *out;                           /* NULL means stderr */
-    char context[XDCR_LOG_CONTEXT_MAX];  /* pre-rendered fields, e.g. `comp=forwarder origin=east` */
+    xdcr_log_level_t level;             /* records above this level are dropped */
+    FILE *out;                          /* NULL means stderr */
+    char context[XDCR_LOG_CONTEXT_MAX]; /* pre-rendered fields, e.g. `comp=forwarder origin=east` */
 } xdcr_log_t;
 
 /* Initialise with level and component name (comp=...). out NULL = stderr. */
@@ -52,15 +52,15 @@ void xdcr_log_kv(const xdcr_log_t *lg, xdcr_log_level_t level, const char *msg, 
     __attribute__((sentinel));
 
 /* Level check happens before the arguments are evaluated. */
-#define XDCR_LOG(lg, lvl, ...)                                                                   \
-    do {                                                                                         \
-        if ((lg) != NULL && (lvl) <= (lg)->level)                                                \
-            xdcr_log_write((lg), (lvl), __VA_ARGS__);                                            \
+#define XDCR_LOG(lg, lvl, ...)                                                                     \
+    do {                                                                                           \
+        if ((lg) != NULL && (lvl) <= (lg)->level)                                                  \
+            xdcr_log_write((lg), (lvl), __VA_ARGS__);                                              \
     } while (0)
-#define XDCR_LOG_KV(lg, lvl, ...)                                                                \
-    do {                                                                                         \
-        if ((lg) != NULL && (lvl) <= (lg)->level)                                                \
-            xdcr_log_kv((lg), (lvl), __VA_ARGS__, (const char *)NULL);                           \
+#define XDCR_LOG_KV(lg, lvl, ...)                                                                  \
+    do {                                                                                           \
+        if ((lg) != NULL && (lvl) <= (lg)->level)                                                  \
+            xdcr_log_kv((lg), (lvl), __VA_ARGS__, (const char *)NULL);                             \
     } while (0)
 
 /* True when a configuration key names a secret (password, sasl.password, token, ...). */

@@ -4,9 +4,9 @@
 #ifndef XDCR_LSN_H
 #define XDCR_LSN_H
 
-#include <stdint.h>
-
 #include "xdcr/error.h"
+
+#include <stdint.h>
 
 typedef uint64_t xdcr_lsn_t;
 

@@ -7,11 +7,11 @@
 #ifndef XDCR_METRICS_H
 #define XDCR_METRICS_H
 
+#include "xdcr/error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "xdcr/error.h"
 
 typedef struct xdcr_metrics xdcr_metrics_t;
 typedef struct xdcr_metric xdcr_metric_t; /* one family: name, help, type, label names */
@@ -45,11 +45,11 @@ xdcr_series_t *xdcr_metric_series(xdcr_metric_t *f, const char *const *label_val
 /* Shorthand for a family without labels. */
 xdcr_series_t *xdcr_metric_series0(xdcr_metric_t *f);
 
-void xdcr_series_inc(xdcr_series_t *s, double delta); /* counters: delta >= 0 */
-void xdcr_series_set(xdcr_series_t *s, double value); /* gauges */
+void xdcr_series_inc(xdcr_series_t *s, double delta);     /* counters: delta >= 0 */
+void xdcr_series_set(xdcr_series_t *s, double value);     /* gauges */
 void xdcr_series_observe(xdcr_series_t *s, double value); /* histograms */
-double xdcr_series_value(const xdcr_series_t *s);     /* counter/gauge value; histogram sum */
-uint64_t xdcr_series_count(const xdcr_series_t *s);   /* histogram observation count */
+double xdcr_series_value(const xdcr_series_t *s);         /* counter/gauge value; histogram sum */
+uint64_t xdcr_series_count(const xdcr_series_t *s);       /* histogram observation count */
 /* Value at quantile q (0..1) estimated from histogram buckets by linear interpolation. */
 double xdcr_series_quantile(const xdcr_series_t *s, double q);
 

@@ -41,7 +41,13 @@ fail:
     return 1;
 }
 
-#define XDCR_TEST(fn) {#fn, fn}
-#define XDCR_TEST_END {NULL, NULL}
+#define XDCR_TEST(fn)                                                                              \
+    {                                                                                              \
+#fn, fn                                                                                    \
+    }
+#define XDCR_TEST_END                                                                              \
+    {                                                                                              \
+        NULL, NULL                                                                                 \
+    }
 
 #endif
