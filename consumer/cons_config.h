@@ -1,0 +1,63 @@
+/*
+ * cons_config.h - the consumer's configuration: one struct, filled once from the option table in
+ * cons_config.c (file + environment + flags), validated before anything connects, then const.
+ */
+#ifndef CONS_CONFIG_H
+#define CONS_CONFIG_H
+
+#include "xdcr/config.h"
+#include "xdcr/log.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { CONS_ON_ERROR_HALT = 0, CONS_ON_ERROR_DEAD_LETTER = 1 };
+enum { CONS_TRUNCATE_APPLY = 0, CONS_TRUNCATE_IGNORE = 1 };
+enum { CONS_INITIAL_EARLIEST = 0, CONS_INITIAL_LATEST = 1 };
+enum { CONS_ROLE_REPLICA = 0, CONS_ROLE_ORIGIN = 1 };
+
+typedef struct cons_config {
+    char *origin;            /* this DC's own origin: its topic is never subscribed */
+    char *origins;           /* comma list of remote origins to apply */
+    char *topic_template;    /* "xdcr.{origin}.changes" */
+    char *group_id;          /* default xdcr-<origin> */
+    char *pg_conninfo;       /* libpq conninfo of the target database */
+    char *pg_password_file;  /* optional file holding the password */
+    char *schema;            /* the consumer's own schema in the target, default xdcr */
+    char *tables;            /* comma list of schema.table checked at start (may be empty) */
+    int64_t batch_max_rows;  /* rows per target transaction (a source transaction is never split) */
+    int64_t batch_max_bytes; /* payload bytes per target transaction */
+    int64_t batch_max_delay_ms; /* how long a batch stays open waiting for more */
+    int on_error;               /* CONS_ON_ERROR_* */
+    int truncate;               /* CONS_TRUNCATE_* */
+    int initial_position;       /* CONS_INITIAL_*: where to start without a stored position */
+    int replication_role;       /* CONS_ROLE_*: session_replication_role of the apply session */
+    int64_t backoff_initial_ms;
+    int64_t backoff_max_ms;
+    int64_t drain_timeout_ms;
+    int64_t halt_check_ms; /* how often a halted origin looks for operator actions */
+    int log_level;
+    char *http_listen;    /* host:port for /metrics etc. (not served yet) */
+    xdcr_kv_list_t kafka; /* kafka.* pass-through, prefix removed */
+
+    /* derived */
+    char **origin_list; /* split origins, norigins entries */
+    size_t norigins;
+    char **topics; /* topic of each origin_list entry */
+} cons_config_t;
+
+extern const xdcr_config_spec_t cons_config_spec;
+
+/*
+ * Load and validate: origin names, the topic template, derived defaults (group id, topics).
+ * Returns 0 or an XDCR_ECONFIG error naming the key.
+ */
+int cons_config_load(cons_config_t *cfg, char *const *envp, int argc, char *const *argv,
+                     xdcr_config_cli_t *cli, xdcr_error_t *err);
+void cons_config_free(cons_config_t *cfg);
+
+/* Topic name for origin from the template ("{origin}" replaced); malloc'd, NULL on OOM. */
+char *cons_config_topic_for(const char *template_, const char *origin);
+
+#endif

@@ -1,0 +1,543 @@
+/*
+ * kafka_consumer.c - the consumer's librdkafka adapter: configuration pass-through with the
+ * settings that keep positions in our hands, the group subscription and its rebalance
+ * callback, per-partition queues, seek/pause, watermarks and offset commits.
+ */
+#include "kafka_consumer.h"
+
+#include "xdcr/event.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct kpart {
+    char *topic;
+    int32_t partition;
+    rd_kafka_queue_t *q; /* the partition's fetch queue, not forwarded to the consumer queue */
+} kpart_t;
+
+struct cons_kafka {
+    rd_kafka_t *rk;
+    const xdcr_log_t *lg;
+    cons_assign_fn on_assign;
+    cons_revoke_fn on_revoke;
+    void *ctx;
+    kpart_t *parts;
+    size_t nparts, cap;
+    bool closed;
+};
+
+/*
+ * Positions live in the target database: librdkafka must never store, commit or reset them on
+ * its own. The user may override anything else.
+ */
+static const char *const defaults[][2] = {
+    {"enable.auto.commit", "false"},
+    {"enable.auto.offset.store", "false"},
+    {"auto.offset.reset", "error"},
+    {"enable.partition.eof", "false"},
+    {"client.id", "xdcr-consumer"},
+    {"socket.keepalive.enable", "true"},
+    {"topic.metadata.refresh.interval.ms", "10000"},
+    {"isolation.level", "read_committed"},
+};
+
+static int conf_setter(void *ctx, const char *key, const char *value, char *errbuf, size_t errlen)
+{
+    return rd_kafka_conf_set(ctx, key, value, errbuf, errlen) == RD_KAFKA_CONF_OK ? 0 : -1;
+}
+
+static bool is_true(const char *v)
+{
+    return v != NULL && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0 ||
+                         strcmp(v, "on") == 0);
+}
+
+static rd_kafka_conf_t *build_conf(const xdcr_kv_list_t *kafka, const char *group_id,
+                                   xdcr_error_t *err)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *v;
+    char errbuf[256];
+
+    if (conf == NULL) {
+        xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        if (rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errbuf, sizeof(errbuf)) !=
+            RD_KAFKA_CONF_OK) {
+            xdcr_error_set(err, XDCR_ECONFIG, false, "librdkafka rejected default %s: %s",
+                           defaults[i][0], errbuf);
+            goto fail;
+        }
+    if (rd_kafka_conf_set(conf, "group.id", group_id, errbuf, sizeof(errbuf)) != RD_KAFKA_CONF_OK) {
+        xdcr_error_set(err, XDCR_ECONFIG, false, "invalid group.id: %s", errbuf);
+        goto fail;
+    }
+    if (xdcr_kv_list_apply(kafka, "kafka.", conf_setter, conf, err) != 0)
+        goto fail;
+    if (is_true(xdcr_kv_list_get(kafka, "enable.auto.commit"))) {
+        xdcr_error_set(err, XDCR_ECONFIG, false,
+                       "kafka.enable.auto.commit must stay false: positions are kept in the "
+                       "target database, in the same transaction as the rows");
+        goto fail;
+    }
+    if (is_true(xdcr_kv_list_get(kafka, "enable.auto.offset.store"))) {
+        xdcr_error_set(err, XDCR_ECONFIG, false,
+                       "kafka.enable.auto.offset.store must stay false: positions are kept in "
+                       "the target database");
+        goto fail;
+    }
+    v = xdcr_kv_list_get(kafka, "auto.offset.reset");
+    if (v != NULL && strcmp(v, "error") != 0) {
+        xdcr_error_set(err, XDCR_ECONFIG, false,
+                       "kafka.auto.offset.reset must stay error: a lost position is a gap that "
+                       "an operator accepts, never an automatic jump (use initial_position for "
+                       "origins without a stored position)");
+        goto fail;
+    }
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+int cons_kafka_check_config(const xdcr_kv_list_t *kafka, const char *group_id, xdcr_error_t *err)
+{
+    rd_kafka_conf_t *conf = build_conf(kafka, group_id, err);
+
+    if (conf == NULL)
+        return err != NULL ? err->code : XDCR_ECONFIG;
+    rd_kafka_conf_destroy(conf);
+    return 0;
+}
+
+/* ---- partitions ------------------------------------------------------------------------------ */
+
+static kpart_t *find_part(cons_kafka_t *k, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < k->nparts; i++)
+        if (k->parts[i].partition == partition && strcmp(k->parts[i].topic, topic) == 0)
+            return &k->parts[i];
+    return NULL;
+}
+
+/* Create the partition's own queue and stop it feeding the consumer queue (before assign). */
+static int add_part(cons_kafka_t *k, const char *topic, int32_t partition)
+{
+    kpart_t *p;
+
+    if (find_part(k, topic, partition) != NULL)
+        return 0;
+    if (k->nparts == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 8;
+        kpart_t *parts = realloc(k->parts, cap * sizeof(*parts));
+
+        if (parts == NULL)
+            return XDCR_ENOMEM;
+        k->parts = parts;
+        k->cap = cap;
+    }
+    p = &k->parts[k->nparts];
+    p->topic = strdup(topic);
+    p->partition = partition;
+    p->q = rd_kafka_queue_get_partition(k->rk, topic, partition);
+    if (p->topic == NULL || p->q == NULL) {
+        free(p->topic);
+        if (p->q != NULL)
+            rd_kafka_queue_destroy(p->q);
+        return XDCR_ENOMEM;
+    }
+    rd_kafka_queue_forward(p->q, NULL);
+    k->nparts++;
+    return 0;
+}
+
+static void remove_part(cons_kafka_t *k, const char *topic, int32_t partition)
+{
+    kpart_t *p = find_part(k, topic, partition);
+
+    if (p == NULL)
+        return;
+    rd_kafka_queue_destroy(p->q);
+    free(p->topic);
+    *p = k->parts[--k->nparts];
+}
+
+static cons_tp_t *to_tps(const rd_kafka_topic_partition_list_t *parts)
+{
+    cons_tp_t *tps = calloc(parts->cnt > 0 ? (size_t)parts->cnt : 1, sizeof(*tps));
+
+    if (tps == NULL)
+        return NULL;
+    for (int i = 0; i < parts->cnt; i++) {
+        tps[i].topic = parts->elems[i].topic;
+        tps[i].partition = parts->elems[i].partition;
+        tps[i].offset = CONS_KAFKA_OFFSET_NONE;
+        tps[i].pause = false;
+    }
+    return tps;
+}
+
+static void do_assign(cons_kafka_t *k, rd_kafka_topic_partition_list_t *parts, bool coop)
+{
+    cons_tp_t *tps = to_tps(parts);
+    rd_kafka_topic_partition_list_t *paused = rd_kafka_topic_partition_list_new(parts->cnt);
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (tps == NULL || paused == NULL) {
+        XDCR_LOG(k->lg, XDCR_LOG_ERROR, "out of memory in the rebalance callback");
+        goto out;
+    }
+    k->on_assign(k->ctx, tps, (size_t)parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *e = &parts->elems[i];
+
+        if (add_part(k, e->topic, e->partition) != 0)
+            XDCR_LOG(k->lg, XDCR_LOG_ERROR, "out of memory creating a partition queue");
+        if (tps[i].offset != CONS_KAFKA_OFFSET_NONE) {
+            e->offset = tps[i].offset;
+        } else {
+            e->offset = RD_KAFKA_OFFSET_INVALID;
+            tps[i].pause = true;
+        }
+        if (tps[i].pause)
+            rd_kafka_topic_partition_list_add(paused, e->topic, e->partition);
+    }
+    if (coop)
+        error = rd_kafka_incremental_assign(k->rk, parts);
+    else
+        rc = rd_kafka_assign(k->rk, parts);
+    if (error != NULL) {
+        XDCR_LOG_KV(k->lg, XDCR_LOG_ERROR, "could not assign partitions", "error",
+                    rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        XDCR_LOG_KV(k->lg, XDCR_LOG_ERROR, "could not assign partitions", "error",
+                    rd_kafka_err2str(rc));
+    }
+    if (paused->cnt > 0)
+        (void)rd_kafka_pause_partitions(k->rk, paused);
+out:
+    if (paused != NULL)
+        rd_kafka_topic_partition_list_destroy(paused);
+    free(tps);
+}
+
+static void do_revoke(cons_kafka_t *k, rd_kafka_topic_partition_list_t *parts, bool coop)
+{
+    cons_tp_t *tps = to_tps(parts);
+
+    if (tps != NULL)
+        k->on_revoke(k->ctx, tps, (size_t)parts->cnt);
+    free(tps);
+    for (int i = 0; i < parts->cnt; i++)
+        remove_part(k, parts->elems[i].topic, parts->elems[i].partition);
+    if (coop) {
+        rd_kafka_error_t *error = rd_kafka_incremental_unassign(k->rk, parts);
+
+        if (error != NULL)
+            rd_kafka_error_destroy(error);
+    } else {
+        (void)rd_kafka_assign(k->rk, NULL);
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    cons_kafka_t *k = opaque;
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        do_assign(k, parts, coop);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        do_revoke(k, parts, coop);
+    } else {
+        XDCR_LOG_KV(k->lg, XDCR_LOG_ERROR, "rebalance failed", "error", rd_kafka_err2str(err));
+        do_revoke(k, parts, false);
+    }
+}
+
+/* ---- callbacks ------------------------------------------------------------------------------- */
+
+static void error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    cons_kafka_t *k = opaque;
+
+    (void)rk;
+    XDCR_LOG_KV(k->lg, code == RD_KAFKA_RESP_ERR__FATAL ? XDCR_LOG_ERROR : XDCR_LOG_WARN,
+                "kafka error", "error", rd_kafka_err2name((rd_kafka_resp_err_t)code), "reason",
+                reason);
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    cons_kafka_t *k = rd_kafka_opaque(rk);
+
+    if (k == NULL)
+        return;
+    if (level <= 3)
+        XDCR_LOG_KV(k->lg, XDCR_LOG_ERROR, "librdkafka", "facility", fac, "detail", buf);
+    else if (level <= 4)
+        XDCR_LOG_KV(k->lg, XDCR_LOG_WARN, "librdkafka", "facility", fac, "detail", buf);
+    else
+        XDCR_LOG_KV(k->lg, XDCR_LOG_DEBUG, "librdkafka", "facility", fac, "detail", buf);
+}
+
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    cons_kafka_t *k = opaque;
+
+    (void)rk;
+    (void)offsets;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        XDCR_LOG_KV(k->lg, XDCR_LOG_DEBUG, "could not commit offsets to Kafka (informational only)",
+                    "error", rd_kafka_err2str(err));
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------- */
+
+cons_kafka_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id,
+                             cons_assign_fn on_assign, cons_revoke_fn on_revoke, void *ctx,
+                             const xdcr_log_t *lg, xdcr_error_t *err)
+{
+    cons_kafka_t *k = calloc(1, sizeof(*k));
+    rd_kafka_conf_t *conf = NULL;
+    char errbuf[512];
+
+    if (k == NULL) {
+        xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
+        return NULL;
+    }
+    k->lg = lg;
+    k->on_assign = on_assign;
+    k->on_revoke = on_revoke;
+    k->ctx = ctx;
+    conf = build_conf(kafka, group_id, err);
+    if (conf == NULL)
+        goto fail;
+    rd_kafka_conf_set_opaque(conf, k);
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, sizeof(errbuf));
+    if (k->rk == NULL) {
+        xdcr_error_set(err, XDCR_ECONFIG, false, "could not create the Kafka consumer: %s", errbuf);
+        goto fail; /* conf is still ours on failure */
+    }
+    conf = NULL;
+    return k;
+fail:
+    if (conf != NULL)
+        rd_kafka_conf_destroy(conf);
+    cons_kafka_free(k);
+    return NULL;
+}
+
+void cons_kafka_close(cons_kafka_t *k)
+{
+    if (k == NULL || k->rk == NULL || k->closed)
+        return;
+    k->closed = true;
+    (void)rd_kafka_consumer_close(k->rk);
+}
+
+void cons_kafka_free(cons_kafka_t *k)
+{
+    if (k == NULL)
+        return;
+    cons_kafka_close(k);
+    for (size_t i = 0; i < k->nparts; i++) {
+        rd_kafka_queue_destroy(k->parts[i].q);
+        free(k->parts[i].topic);
+    }
+    free(k->parts);
+    if (k->rk != NULL)
+        rd_kafka_destroy(k->rk);
+    free(k);
+}
+
+int cons_kafka_subscribe(cons_kafka_t *k, char *const *topics, size_t n, xdcr_error_t *err)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    rd_kafka_resp_err_t rc;
+
+    if (l == NULL)
+        return xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, topics[i], RD_KAFKA_PARTITION_UA);
+    rc = rd_kafka_subscribe(k->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return xdcr_error_set(err, XDCR_EKAFKA, false, "could not subscribe: %s",
+                              rd_kafka_err2str(rc));
+    return 0;
+}
+
+void cons_kafka_poll(cons_kafka_t *k, int timeout_ms)
+{
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, timeout_ms);
+
+    if (m == NULL)
+        return;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        XDCR_LOG_KV(k->lg, XDCR_LOG_WARN, "kafka consumer error", "error",
+                    rd_kafka_err2name(m->err), "detail", rd_kafka_message_errstr(m), "topic",
+                    m->rkt != NULL ? rd_kafka_topic_name(m->rkt) : "");
+    } else {
+        /* cannot happen: every assigned partition has its own queue */
+        XDCR_LOG_KV(k->lg, XDCR_LOG_ERROR,
+                    "message on the consumer queue ignored; it will be "
+                    "read again from its partition",
+                    "topic", rd_kafka_topic_name(m->rkt));
+    }
+    rd_kafka_message_destroy(m);
+}
+
+bool cons_kafka_has_data(cons_kafka_t *k, const char *topic, int32_t partition)
+{
+    kpart_t *p = find_part(k, topic, partition);
+
+    return p != NULL && rd_kafka_queue_length(p->q) > 0;
+}
+
+static void fill_headers(rd_kafka_message_t *rkm, cons_kmsg_t *m)
+{
+    static const char *const names[CONS_HDR_N] = {XDCR_HDR_ORIGIN, XDCR_HDR_SEQ, XDCR_HDR_FORMAT,
+                                                  XDCR_HDR_CRC, XDCR_HDR_TYPE};
+    rd_kafka_headers_t *hdrs = NULL;
+
+    if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || hdrs == NULL)
+        return;
+    for (int i = 0; i < CONS_HDR_N; i++) {
+        const void *v = NULL;
+        size_t len = 0;
+
+        /* the last value wins, as in every other Kafka client */
+        if (rd_kafka_header_get_last(hdrs, names[i], &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            v != NULL) {
+            m->hdr[i] = v;
+            m->hdr_len[i] = len;
+        }
+    }
+}
+
+int cons_kafka_consume(cons_kafka_t *k, const char *topic, int32_t partition, cons_kmsg_t *m)
+{
+    kpart_t *p = find_part(k, topic, partition);
+    rd_kafka_message_t *rkm;
+
+    memset(m, 0, sizeof(*m));
+    if (p == NULL)
+        return XDCR_ENOTFOUND;
+    rkm = rd_kafka_consume_queue(p->q, 0);
+    if (rkm == NULL)
+        return 0;
+    m->rkm_ = rkm;
+    m->topic = p->topic;
+    m->partition = rkm->partition >= 0 ? rkm->partition : partition;
+    m->offset = rkm->offset;
+    if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            rd_kafka_message_destroy(rkm);
+            memset(m, 0, sizeof(*m));
+            return 0;
+        }
+        m->err = (rkm->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+                  rkm->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)
+                     ? XDCR_EGAP
+                     : XDCR_EKAFKA;
+        snprintf(m->errstr, sizeof(m->errstr), "%s: %s", rd_kafka_err2name(rkm->err),
+                 rd_kafka_message_errstr(rkm));
+        return 1;
+    }
+    m->payload = rkm->payload;
+    m->len = rkm->len;
+    fill_headers(rkm, m);
+    return 1;
+}
+
+void cons_kafka_release(cons_kmsg_t *m)
+{
+    if (m == NULL || m->rkm_ == NULL)
+        return;
+    rd_kafka_message_destroy(m->rkm_);
+    memset(m, 0, sizeof(*m));
+}
+
+int cons_kafka_seek(cons_kafka_t *k, const char *topic, int32_t partition, int64_t offset,
+                    xdcr_error_t *err)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_error_t *error;
+    int rc = 0;
+
+    if (l == NULL)
+        return xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
+    error = rd_kafka_seek_partitions(k->rk, l, 10000);
+    if (error != NULL) {
+        rc = xdcr_error_set(err, XDCR_EKAFKA, true, "could not seek %s/%d to offset %lld: %s",
+                            topic, (int)partition, (long long)offset, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (l->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rc =
+            xdcr_error_set(err, XDCR_EKAFKA, true, "could not seek %s/%d to offset %lld: %s", topic,
+                           (int)partition, (long long)offset, rd_kafka_err2str(l->elems[0].err));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+int cons_kafka_pause(cons_kafka_t *k, const char *topic, int32_t partition, bool pause,
+                     xdcr_error_t *err)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t rc;
+
+    if (l == NULL)
+        return xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    rc = pause ? rd_kafka_pause_partitions(k->rk, l) : rd_kafka_resume_partitions(k->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return xdcr_error_set(err, XDCR_EKAFKA, true, "could not %s %s/%d: %s",
+                              pause ? "pause" : "resume", topic, (int)partition,
+                              rd_kafka_err2str(rc));
+    return 0;
+}
+
+int cons_kafka_watermarks(cons_kafka_t *k, const char *topic, int32_t partition, int timeout_ms,
+                          int64_t *low, int64_t *high, xdcr_error_t *err)
+{
+    rd_kafka_resp_err_t rc =
+        rd_kafka_query_watermark_offsets(k->rk, topic, partition, low, high, timeout_ms);
+
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return xdcr_error_set(err, XDCR_EKAFKA, true, "could not read the watermarks of %s/%d: %s",
+                              topic, (int)partition, rd_kafka_err2str(rc));
+    return 0;
+}
+
+void cons_kafka_commit(cons_kafka_t *k, const char *topic, int32_t partition, int64_t next_offset,
+                       bool async)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t rc;
+
+    if (l == NULL)
+        return;
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next_offset;
+    rc = rd_kafka_commit(k->rk, l, async ? 1 : 0);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR && rc != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        XDCR_LOG_KV(k->lg, XDCR_LOG_DEBUG, "could not commit offsets to Kafka", "error",
+                    rd_kafka_err2str(rc));
+    rd_kafka_topic_partition_list_destroy(l);
+}

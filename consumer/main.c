@@ -1,0 +1,132 @@
+/*
+ * main.c - xdcr-consumer entry point: configuration, signals, secrets, the loop, exit status.
+ * The only place that exits; the only mutable file-scope state is the stop flag.
+ */
+#include "cons_config.h"
+#include "consumer.h"
+#include "kafka_consumer.h"
+#include "xdcr/config.h"
+#include "xdcr/error.h"
+#include "xdcr/log.h"
+#include "xdcr/metrics.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig; /* configuration is read at start only; SIGHUP must not kill the daemon */
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    cons_config_t cfg;
+    xdcr_config_cli_t cli;
+    xdcr_error_t err;
+    xdcr_log_t lg;
+    xdcr_metrics_t *metrics = NULL;
+    char *password = NULL;
+    cons_t *cons = NULL;
+    cons_env_t env;
+    int status = XDCR_EXIT_OK;
+    int rc;
+
+    xdcr_error_clear(&err);
+    xdcr_log_init(&lg, XDCR_LOG_INFO, "consumer", NULL);
+    memset(&cli, 0, sizeof(cli));
+    rc = cons_config_load(&cfg, environ, argc, argv, &cli, &err);
+    if (cli.help) {
+        xdcr_config_print_help(&cons_config_spec, stdout);
+        goto out;
+    }
+    if (cli.version) {
+        printf("xdcr-consumer %s\n", XDCR_VERSION);
+        goto out;
+    }
+    if (rc == 0)
+        rc = cons_kafka_check_config(&cfg.kafka, cfg.group_id, &err);
+    if (rc == 0 && cfg.pg_password_file != NULL)
+        rc = xdcr_read_secret_file(cfg.pg_password_file, &password, &err);
+    if (rc != 0) {
+        XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "invalid configuration", "error", err.message);
+        status = XDCR_EXIT_USAGE;
+        goto out;
+    }
+    if (cli.check_config) {
+        printf("configuration ok\n");
+        goto out;
+    }
+    lg.level = (xdcr_log_level_t)cfg.log_level;
+    xdcr_log_add_context(&lg, "dc", cfg.origin);
+    install_signals();
+
+    metrics = xdcr_metrics_new();
+    if (metrics == NULL) {
+        XDCR_LOG(&lg, XDCR_LOG_ERROR, "out of memory");
+        status = XDCR_EXIT_RUNTIME;
+        goto out;
+    }
+    memset(&env, 0, sizeof(env));
+    env.cfg = &cfg;
+    env.lg = &lg;
+    env.metrics = metrics;
+    env.password = password;
+    env.stop = &stop_requested;
+    env.crash_point = getenv("XDCR_CRASH_POINT");
+    cons = cons_new(&env, &err);
+    if (cons == NULL) {
+        XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "could not start", "error", err.message);
+        status = xdcr_error_exit_status(err.code);
+        goto out;
+    }
+    XDCR_LOG_KV(&lg, XDCR_LOG_INFO, "starting", "version", XDCR_VERSION, "origins", cfg.origins,
+                "group", cfg.group_id, "schema", cfg.schema);
+    rc = cons_run(cons, &err);
+    if (rc == XDCR_EGAP || rc == XDCR_EHALTED || rc == XDCR_ESYSID) {
+        /* the halt itself was logged once, with its position, where it happened */
+        XDCR_LOG_KV(&lg, XDCR_LOG_INFO, "exiting", "reason", err.message, "code",
+                    xdcr_error_name(rc));
+        status = xdcr_error_exit_status(rc);
+    } else if (rc != 0) {
+        XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "stopped on an unrecoverable error", "error", err.message,
+                    "code", xdcr_error_name(err.code));
+        status = xdcr_error_exit_status(rc);
+    }
+out:
+    cons_free(cons);
+    xdcr_metrics_free(metrics);
+    if (password != NULL) {
+        memset(password, 0, strlen(password));
+        free(password);
+    }
+    cons_config_free(&cfg);
+    return status;
+}

@@ -1,0 +1,2036 @@
+/*
+ * pg_apply.c - the consumer's libpq adapter: session setup, the consumer's schema, positions,
+ * the target catalog cache, prepared statements, and batches sent in pipeline mode. Every libpq
+ * error and SQLSTATE is mapped to an xdcr error here and nowhere else.
+ *
+ * A batch is one pipeline: BEGIN, the changes (Parse/Bind/Execute of prepared statements), the
+ * position write, pg_replication_origin_xact_setup(), COMMIT, Sync. Results are read while
+ * sending (the connection is non-blocking, so neither side can fill its buffers and wait for
+ * the other), and every queued statement remembers which Kafka offset and table it came from,
+ * so an error names them.
+ */
+#include "pg_apply.h"
+
+#include "sql_build.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IO_TIMEOUT_MS 60000 /* no byte moving for this long on an open batch: connection lost */
+
+/* ---- caches ---------------------------------------------------------------------------------- */
+
+typedef struct stmt {
+    char op;          /* 'I', 'U', 'D' */
+    bool key_changed; /* 'U' only */
+    uint8_t *sig;     /* bitmap over the target's columns: the column set */
+    size_t siglen;
+    char name[32];
+    uint32_t nparams;
+    bool prepared; /* Parse sent (and not known to have failed) */
+} stmt_t;
+
+typedef struct tbl {
+    char *schema, *name;
+    cons_table_t *t; /* NULL until loaded */
+    /* the source shape last mapped, and its mapping */
+    uint32_t src_ncols;
+    char **src_names;
+    int32_t *map; /* src_ncols entries: target column index */
+    bool mapped;
+    stmt_t **stmts;
+    size_t nstmts;
+} tbl_t;
+
+/* ---- pipeline ------------------------------------------------------------------------------ */
+
+typedef enum px_kind {
+    PX_OTHER = 0, /* BEGIN, origin setup, dead letter, audit: only errors matter */
+    PX_PREPARE,
+    PX_STMT,
+    PX_QUERY, /* a query whose result the caller waits for */
+    PX_POSITION,
+    PX_COMMIT,
+    PX_SYNC
+} px_kind_t;
+
+typedef struct px {
+    px_kind_t kind;
+    char op;
+    int64_t offset; /* Kafka offset of the change, -1 */
+    tbl_t *tbl;     /* for errors and prepares */
+    stmt_t *stmt;   /* PX_PREPARE */
+    PGresult *res;  /* PX_QUERY: kept for the caller */
+    bool done;      /* PX_QUERY: finished */
+    uint64_t id;    /* PX_QUERY: to find it */
+} px_t;
+
+struct cons_pg {
+    char *conninfo, *password, *schema;
+    bool replica_role, truncate_ignore;
+    const xdcr_log_t *lg;
+    PGconn *conn;
+    char *session_origin; /* replication origin set up in this session */
+    bool in_batch;
+
+    px_t *q; /* ring of expected results */
+    size_t qhead, qlen, qcap;
+    uint64_t next_query_id;
+    px_t query_done; /* the last finished PX_QUERY, moved out of the ring */
+
+    bool failed; /* an error result was seen in this batch */
+    xdcr_error_t first_err;
+    cons_pg_failure_t failure;
+    bool committed;
+    bool sync_sent; /* the batch's pipeline has been closed with a Sync */
+    int64_t expect_version;
+    cons_pg_stats_t stats;
+
+    tbl_t **tables;
+    size_t ntables, tcap;
+    uint64_t stmt_counter;
+    sql_buf_t sql;
+
+    char *arena; /* NUL-terminated copies of parameter values */
+    size_t arena_cap;
+    const char **vals;
+    Oid *types;
+    uint32_t *cols;
+    const xdcr_value_t **srcv;
+    size_t vcap;
+};
+
+/* ---- small helpers ------------------------------------------------------------------------- */
+
+static const char *conn_error(PGconn *conn, char *buf, size_t len)
+{
+    const char *msg = conn != NULL ? PQerrorMessage(conn) : "out of memory";
+    size_t n;
+
+    snprintf(buf, len, "%s", msg);
+    n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    for (char *p = buf; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    return buf;
+}
+
+/*
+ * SQLSTATE classes: what a retry can fix (the same batch is applied again after a back-off)
+ * and what it cannot (the origin halts, or the message goes to the dead letters).
+ */
+static int classify(const char *state, bool *retriable)
+{
+    *retriable = true;
+    if (state == NULL || state[0] == '\0')
+        return XDCR_EPG;
+    if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+        strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0)
+        return XDCR_EPGCONN; /* connection problems, admin/crash shutdown, starting up */
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0 ||
+        strcmp(state, "55006") == 0 || strcmp(state, "57014") == 0 ||
+        strncmp(state, "53", 2) == 0 || strncmp(state, "58", 2) == 0 ||
+        strncmp(state, "XX", 2) == 0 || strcmp(state, "25P02") == 0)
+        return XDCR_EPG; /* serialization, deadlock, locks, cancel, resources, system */
+    if (strcmp(state, "XD001") == 0)
+        return XDCR_ESTATE; /* the position fence: someone else moved the position */
+    *retriable = false;
+    if (strcmp(state, "42P01") == 0 || strcmp(state, "42703") == 0 || strcmp(state, "3F000") == 0)
+        return XDCR_ESCHEMA; /* undefined table, column, schema */
+    return XDCR_EAPPLY;      /* data, constraint, type and other deterministic errors */
+}
+
+static int result_error(cons_pg_t *pg, const PGresult *res, const char *what, xdcr_error_t *err)
+{
+    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char ebuf[400];
+    bool retriable;
+    int code;
+
+    if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK) {
+        code = XDCR_EPGCONN;
+        retriable = true;
+    } else {
+        code = classify(state, &retriable);
+    }
+    if (msg == NULL)
+        msg = conn_error(pg->conn, ebuf, sizeof(ebuf));
+    return xdcr_error_set(err, code, retriable, "%s: %s%s%s%s", what, msg,
+                          state != NULL ? " (SQLSTATE " : "", state != NULL ? state : "",
+                          state != NULL ? ")" : "");
+}
+
+static int oom(xdcr_error_t *err)
+{
+    return xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
+}
+
+static int not_connected(xdcr_error_t *err)
+{
+    return xdcr_error_set(err, XDCR_EPGCONN, true, "not connected to the target PostgreSQL");
+}
+
+/* Run one statement outside a batch; *out gets the result when wanted (caller clears). */
+static int exec_params(cons_pg_t *pg, const char *sql, int n, const char *const *vals,
+                       PGresult **out, const char *what, xdcr_error_t *err)
+{
+    PGresult *res;
+    ExecStatusType st;
+
+    if (pg->conn == NULL)
+        return not_connected(err);
+    res = PQexecParams(pg->conn, sql, n, NULL, vals, NULL, NULL, 0);
+    st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        int rc = result_error(pg, res, what, err);
+
+        PQclear(res);
+        return rc;
+    }
+    if (out != NULL)
+        *out = res;
+    else
+        PQclear(res);
+    return 0;
+}
+
+/* ---- table cache --------------------------------------------------------------------------- */
+
+static void stmt_free(stmt_t *s)
+{
+    if (s == NULL)
+        return;
+    free(s->sig);
+    free(s);
+}
+
+static void tbl_forget(tbl_t *tb)
+{
+    for (size_t i = 0; i < tb->nstmts; i++)
+        stmt_free(tb->stmts[i]);
+    free(tb->stmts);
+    tb->stmts = NULL;
+    tb->nstmts = 0;
+    for (uint32_t i = 0; i < tb->src_ncols; i++)
+        free(tb->src_names[i]);
+    free(tb->src_names);
+    free(tb->map);
+    tb->src_names = NULL;
+    tb->map = NULL;
+    tb->src_ncols = 0;
+    tb->mapped = false;
+    cons_table_free(tb->t);
+    tb->t = NULL;
+}
+
+static void tbl_free(tbl_t *tb)
+{
+    if (tb == NULL)
+        return;
+    tbl_forget(tb);
+    free(tb->schema);
+    free(tb->name);
+    free(tb);
+}
+
+static void forget_all_tables(cons_pg_t *pg)
+{
+    for (size_t i = 0; i < pg->ntables; i++)
+        tbl_free(pg->tables[i]);
+    pg->ntables = 0;
+}
+
+static tbl_t *tbl_get(cons_pg_t *pg, const char *schema, const char *name)
+{
+    tbl_t *tb;
+
+    for (size_t i = 0; i < pg->ntables; i++)
+        if (strcmp(pg->tables[i]->name, name) == 0 && strcmp(pg->tables[i]->schema, schema) == 0)
+            return pg->tables[i];
+    if (pg->ntables == pg->tcap) {
+        size_t cap = pg->tcap ? pg->tcap * 2 : 16;
+        tbl_t **t = realloc(pg->tables, cap * sizeof(*t));
+
+        if (t == NULL)
+            return NULL;
+        pg->tables = t;
+        pg->tcap = cap;
+    }
+    tb = calloc(1, sizeof(*tb));
+    if (tb == NULL)
+        return NULL;
+    tb->schema = strdup(schema);
+    tb->name = strdup(name);
+    if (tb->schema == NULL || tb->name == NULL) {
+        tbl_free(tb);
+        return NULL;
+    }
+    pg->tables[pg->ntables++] = tb;
+    return tb;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------------- */
+
+cons_pg_t *cons_pg_new(const cons_pg_opts_t *opts, const xdcr_log_t *lg)
+{
+    cons_pg_t *pg = calloc(1, sizeof(*pg));
+
+    if (pg == NULL)
+        return NULL;
+    pg->lg = lg;
+    pg->replica_role = opts->replica_role;
+    pg->truncate_ignore = opts->truncate_ignore;
+    pg->conninfo = strdup(opts->conninfo);
+    pg->schema = strdup(opts->schema);
+    sql_buf_init(&pg->sql);
+    if (pg->conninfo == NULL || pg->schema == NULL)
+        goto fail;
+    if (opts->password != NULL && (pg->password = strdup(opts->password)) == NULL)
+        goto fail;
+    return pg;
+fail:
+    cons_pg_free(pg);
+    return NULL;
+}
+
+static void clear_queue(cons_pg_t *pg)
+{
+    for (size_t i = 0; i < pg->qlen; i++)
+        PQclear(pg->q[(pg->qhead + i) % pg->qcap].res);
+    pg->qhead = pg->qlen = 0;
+    PQclear(pg->query_done.res);
+    memset(&pg->query_done, 0, sizeof(pg->query_done));
+}
+
+void cons_pg_disconnect(cons_pg_t *pg)
+{
+    if (pg->conn != NULL)
+        PQfinish(pg->conn);
+    pg->conn = NULL;
+    pg->in_batch = false;
+    free(pg->session_origin);
+    pg->session_origin = NULL;
+    clear_queue(pg);
+    /* prepared statements die with the session; table shapes may have changed meanwhile */
+    forget_all_tables(pg);
+}
+
+void cons_pg_free(cons_pg_t *pg)
+{
+    if (pg == NULL)
+        return;
+    cons_pg_disconnect(pg);
+    free(pg->tables);
+    free(pg->q);
+    free(pg->conninfo);
+    free(pg->schema);
+    if (pg->password != NULL) {
+        memset(pg->password, 0, strlen(pg->password));
+        free(pg->password);
+    }
+    sql_buf_free(&pg->sql);
+    free(pg->arena);
+    free(pg->vals);
+    free(pg->types);
+    free(pg->cols);
+    free(pg->srcv);
+    free(pg);
+}
+
+bool cons_pg_is_connected(const cons_pg_t *pg)
+{
+    return pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK;
+}
+
+bool cons_pg_in_batch(const cons_pg_t *pg)
+{
+    return pg->in_batch;
+}
+
+const cons_pg_failure_t *cons_pg_failure(const cons_pg_t *pg)
+{
+    return &pg->failure;
+}
+
+/* Server notices ("relation already exists, skipping") are not errors: debug log only. */
+static void on_notice(void *arg, const char *message)
+{
+    cons_pg_t *pg = arg;
+    char buf[512];
+    size_t n;
+
+    snprintf(buf, sizeof(buf), "%s", message);
+    n = strlen(buf);
+    while (n > 0 && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    XDCR_LOG_KV(pg->lg, XDCR_LOG_DEBUG, "postgres notice", "detail", buf);
+}
+
+int cons_pg_connect(cons_pg_t *pg, xdcr_error_t *err)
+{
+    const char *keys[6], *vals[6];
+    int n = 0, rc;
+    char ebuf[400];
+
+    cons_pg_disconnect(pg);
+    keys[n] = "connect_timeout", vals[n++] = "10";
+    keys[n] = "fallback_application_name", vals[n++] = "xdcr-consumer";
+    keys[n] = "dbname", vals[n++] = pg->conninfo;
+    if (pg->password != NULL)
+        keys[n] = "password", vals[n++] = pg->password;
+    keys[n] = NULL, vals[n] = NULL;
+    pg->conn = PQconnectdbParams(keys, vals, 1);
+    if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK) {
+        xdcr_error_set(err, XDCR_EPGCONN, true, "could not connect to the target PostgreSQL: %s",
+                       conn_error(pg->conn, ebuf, sizeof(ebuf)));
+        cons_pg_disconnect(pg);
+        return XDCR_EPGCONN;
+    }
+    PQsetNoticeProcessor(pg->conn, on_notice, pg);
+    /* values arrive in the source's text forms: make the ambiguous ones parse the same way */
+    rc = exec_params(pg, "SET DateStyle = 'ISO, MDY'", 0, NULL, NULL, "could not set DateStyle",
+                     err);
+    if (rc == 0)
+        rc = exec_params(pg, "SET IntervalStyle = 'postgres'", 0, NULL, NULL,
+                         "could not set IntervalStyle", err);
+    if (rc == 0 && pg->replica_role) {
+        rc = exec_params(pg, "SET session_replication_role = replica", 0, NULL, NULL,
+                         "could not set session_replication_role = replica", err);
+        if (rc != 0 && !err->retriable) {
+            xdcr_error_prefix(err, "the apply role must be allowed to set it (superuser), or "
+                                   "configure session_replication_role = origin");
+            err->code = rc = XDCR_ECONFIG;
+        }
+    }
+    if (rc != 0) {
+        cons_pg_disconnect(pg);
+        return rc;
+    }
+    if (PQsetnonblocking(pg->conn, 1) != 0) {
+        cons_pg_disconnect(pg);
+        return xdcr_error_set(err, XDCR_EPGCONN, true,
+                              "could not make the connection non-blocking");
+    }
+    return 0;
+}
+
+/* ---- schema -------------------------------------------------------------------------------- */
+
+int cons_pg_ensure_schema(cons_pg_t *pg, xdcr_error_t *err)
+{
+    sql_buf_t b;
+    PGresult *res = NULL;
+    const char *vals[1];
+    int rc;
+
+    sql_buf_init(&b);
+    rc = exec_params(pg, "BEGIN", 0, NULL, NULL, "could not begin", err);
+    if (rc != 0)
+        goto out;
+    rc = exec_params(pg, "SELECT pg_catalog.pg_advisory_xact_lock(7839204751)", 0, NULL, NULL,
+                     "could not lock the consumer schema", err);
+    if (rc != 0)
+        goto rollback;
+    sql_append_qualified(&b, pg->schema, "meta");
+    if (sql_buf_status(&b) != 0) {
+        rc = oom(err);
+        goto rollback;
+    }
+    vals[0] = b.data;
+    rc = exec_params(pg, "SELECT pg_catalog.to_regclass($1) IS NOT NULL", 1, vals, &res,
+                     "could not look for the consumer schema", err);
+    if (rc != 0)
+        goto rollback;
+    if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+        PQclear(res);
+        res = NULL;
+        sql_buf_reset(&b);
+        sql_append(&b, "SELECT value FROM ");
+        sql_append_qualified(&b, pg->schema, "meta");
+        sql_append(&b, " WHERE key = 'schema_version'");
+        rc = exec_params(pg, b.data, 0, NULL, &res, "could not read the schema version", err);
+        if (rc != 0)
+            goto rollback;
+        if (PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) > SQL_SCHEMA_VERSION) {
+            rc = xdcr_error_set(err, XDCR_ESTATE, false,
+                                "schema \"%s\" has version %s, newer than this consumer "
+                                "supports (%d): upgrade the consumer",
+                                pg->schema, PQgetvalue(res, 0, 0), SQL_SCHEMA_VERSION);
+            goto rollback;
+        }
+    }
+    PQclear(res);
+    res = NULL;
+    sql_buf_reset(&b);
+    rc = sql_build_schema_ddl(&b, pg->schema);
+    if (rc != 0) {
+        rc = oom(err);
+        goto rollback;
+    }
+    res = PQexec(pg->conn, b.data);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = result_error(pg, res, "could not create the consumer schema", err);
+        goto rollback;
+    }
+    PQclear(res);
+    res = NULL;
+    rc = exec_params(pg, "COMMIT", 0, NULL, NULL, "could not commit the consumer schema", err);
+    goto out;
+rollback:
+    PQclear(res);
+    res = NULL;
+    if (cons_pg_is_connected(pg))
+        PQclear(PQexec(pg->conn, "ROLLBACK"));
+out:
+    PQclear(res);
+    sql_buf_free(&b);
+    return rc;
+}
+
+/* ---- pipeline machinery -------------------------------------------------------------------- */
+
+static px_t *push_px(cons_pg_t *pg, px_kind_t kind, xdcr_error_t *err)
+{
+    px_t *x;
+
+    if (pg->qlen == pg->qcap) {
+        size_t cap = pg->qcap ? pg->qcap * 2 : 256;
+        px_t *q = malloc(cap * sizeof(*q));
+
+        if (q == NULL) {
+            oom(err);
+            return NULL;
+        }
+        for (size_t i = 0; i < pg->qlen; i++)
+            q[i] = pg->q[(pg->qhead + i) % pg->qcap];
+        free(pg->q);
+        pg->q = q;
+        pg->qcap = cap;
+        pg->qhead = 0;
+    }
+    x = &pg->q[(pg->qhead + pg->qlen) % pg->qcap];
+    memset(x, 0, sizeof(*x));
+    x->kind = kind;
+    x->offset = -1;
+    pg->qlen++;
+    return x;
+}
+
+/* Remember the first error of the batch, with the statement's context. */
+static void record_failure(cons_pg_t *pg, const px_t *x, const PGresult *res)
+{
+    const char *state;
+
+    if (pg->failed)
+        return;
+    pg->failed = true;
+    result_error(pg, res, "could not apply", &pg->first_err);
+    memset(&pg->failure, 0, sizeof(pg->failure));
+    pg->failure.offset = x->offset;
+    pg->failure.op = x->op;
+    if (x->tbl != NULL)
+        snprintf(pg->failure.table, sizeof(pg->failure.table), "%s.%s", x->tbl->schema,
+                 x->tbl->name);
+    state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (state != NULL)
+        snprintf(pg->failure.sqlstate, sizeof(pg->failure.sqlstate), "%s", state);
+    if (x->tbl != NULL && x->op != 0)
+        xdcr_error_prefix(&pg->first_err, "%s on %s.%s",
+                          x->op == 'I'   ? "insert"
+                          : x->op == 'U' ? "update"
+                          : x->op == 'D' ? "delete"
+                                         : "truncate",
+                          x->tbl->schema, x->tbl->name);
+}
+
+/* A result for the head of the queue. */
+static void handle_result(cons_pg_t *pg, PGresult *res)
+{
+    px_t *x = &pg->q[pg->qhead];
+    ExecStatusType st = PQresultStatus(res);
+
+    if (st == PGRES_PIPELINE_SYNC) {
+        PQclear(res);
+        pg->qhead = (pg->qhead + 1) % pg->qcap;
+        pg->qlen--;
+        return;
+    }
+    if (st == PGRES_FATAL_ERROR) {
+        record_failure(pg, x, res);
+        if (x->kind == PX_PREPARE && x->stmt != NULL)
+            x->stmt->prepared = false;
+    } else if (st == PGRES_PIPELINE_ABORTED) {
+        if (x->kind == PX_PREPARE && x->stmt != NULL)
+            x->stmt->prepared = false;
+    } else if (x->kind == PX_STMT) {
+        const char *n = PQcmdTuples(res);
+
+        switch (x->op) {
+        case 'I':
+            pg->stats.inserts++;
+            break;
+        case 'U':
+            pg->stats.updates++;
+            if (n != NULL && strcmp(n, "0") != 0)
+                pg->stats.missing_updates++;
+            break;
+        case 'D':
+            pg->stats.deletes++;
+            if (n != NULL && strcmp(n, "0") == 0)
+                pg->stats.missing_deletes++;
+            break;
+        case 'T':
+            pg->stats.truncates++;
+            break;
+        default:
+            break;
+        }
+    } else if (x->kind == PX_POSITION) {
+        int64_t v = -1;
+
+        if (st == PGRES_TUPLES_OK && PQntuples(res) == 1)
+            v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        if (v != pg->expect_version + 1 && !pg->failed) {
+            pg->failed = true;
+            memset(&pg->failure, 0, sizeof(pg->failure));
+            pg->failure.offset = -1;
+            xdcr_error_set(&pg->first_err, XDCR_ESTATE, true,
+                           "the stored position was changed by someone else (an operator "
+                           "command or another consumer): re-reading it");
+        }
+    } else if (x->kind == PX_COMMIT) {
+        if (st == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0)
+            pg->committed = true;
+    }
+    if (x->kind == PX_QUERY) {
+        PQclear(x->res);
+        x->res = res; /* kept for the caller */
+    } else {
+        PQclear(res);
+    }
+}
+
+/* The end of the head query's results (PQgetResult returned NULL). */
+static void finish_head(cons_pg_t *pg)
+{
+    px_t *x = &pg->q[pg->qhead];
+
+    if (x->kind == PX_QUERY) {
+        PQclear(pg->query_done.res);
+        pg->query_done = *x;
+        pg->query_done.done = true;
+    }
+    pg->qhead = (pg->qhead + 1) % pg->qcap;
+    pg->qlen--;
+}
+
+static int conn_lost(cons_pg_t *pg, xdcr_error_t *err)
+{
+    char ebuf[400];
+
+    if (!pg->failed) {
+        pg->failed = true;
+        memset(&pg->failure, 0, sizeof(pg->failure));
+        pg->failure.offset = -1;
+        xdcr_error_set(&pg->first_err, XDCR_EPGCONN, true,
+                       "lost the connection to the target PostgreSQL: %s",
+                       conn_error(pg->conn, ebuf, sizeof(ebuf)));
+    }
+    *err = pg->first_err;
+    return err->code;
+}
+
+/* Read every result that is available without waiting. */
+static int read_ready(cons_pg_t *pg, xdcr_error_t *err)
+{
+    if (PQconsumeInput(pg->conn) == 0)
+        return conn_lost(pg, err);
+    while (pg->qlen > 0 && !PQisBusy(pg->conn)) {
+        PGresult *res = PQgetResult(pg->conn);
+
+        if (res == NULL) {
+            finish_head(pg);
+            continue;
+        }
+        handle_result(pg, res);
+        if (PQstatus(pg->conn) != CONNECTION_OK)
+            return conn_lost(pg, err);
+    }
+    if (PQstatus(pg->conn) != CONNECTION_OK)
+        return conn_lost(pg, err);
+    return 0;
+}
+
+static int wait_socket(cons_pg_t *pg, short events, xdcr_error_t *err)
+{
+    struct pollfd pfd = {.fd = PQsocket(pg->conn), .events = events};
+    int n;
+
+    if (pfd.fd < 0)
+        return conn_lost(pg, err);
+    do
+        n = poll(&pfd, 1, IO_TIMEOUT_MS);
+    while (n < 0 && errno == EINTR);
+    if (n == 0) {
+        PQfinish(pg->conn);
+        pg->conn = NULL;
+        if (!pg->failed) {
+            pg->failed = true;
+            memset(&pg->failure, 0, sizeof(pg->failure));
+            pg->failure.offset = -1;
+            xdcr_error_set(&pg->first_err, XDCR_EPGCONN, true,
+                           "the target PostgreSQL did not answer for %d s", IO_TIMEOUT_MS / 1000);
+        }
+        *err = pg->first_err;
+        return err->code;
+    }
+    return 0;
+}
+
+/* Send what libpq buffered, reading results meanwhile so the server never blocks on us. */
+static int flush_out(cons_pg_t *pg, xdcr_error_t *err)
+{
+    for (;;) {
+        int f = PQflush(pg->conn);
+        int rc;
+
+        if (f == 0)
+            return 0;
+        if (f < 0)
+            return conn_lost(pg, err);
+        rc = wait_socket(pg, POLLIN | POLLOUT, err);
+        if (rc != 0)
+            return rc;
+        rc = read_ready(pg, err);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+/* Wait until at most keep results are outstanding. */
+static int drain(cons_pg_t *pg, size_t keep, xdcr_error_t *err)
+{
+    int rc;
+
+    if (pg->conn == NULL)
+        return not_connected(err);
+    if (pg->qlen > keep && PQpipelineStatus(pg->conn) == PQ_PIPELINE_ON &&
+        pg->q[(pg->qhead + pg->qlen - 1) % pg->qcap].kind != PX_SYNC)
+        (void)PQsendFlushRequest(pg->conn); /* make the server send what it holds */
+    rc = flush_out(pg, err);
+    if (rc != 0)
+        return rc;
+    for (;;) {
+        rc = read_ready(pg, err);
+        if (rc != 0 || pg->qlen <= keep)
+            return rc;
+        rc = wait_socket(pg, POLLIN, err);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+/* After queueing: send, read what is ready, and report a failure of the batch so far. */
+static int after_send(cons_pg_t *pg, xdcr_error_t *err)
+{
+    int rc = flush_out(pg, err);
+
+    if (rc == 0)
+        rc = read_ready(pg, err);
+    if (rc != 0)
+        return rc;
+    if (pg->failed) {
+        *err = pg->first_err;
+        return err->code;
+    }
+    return 0;
+}
+
+static int send_failed(cons_pg_t *pg, xdcr_error_t *err)
+{
+    char ebuf[400];
+
+    /* the px was queued but nothing was sent: take it back */
+    pg->qlen--;
+    if (PQstatus(pg->conn) != CONNECTION_OK)
+        return conn_lost(pg, err);
+    return xdcr_error_set(err, XDCR_EPG, true, "could not send a statement: %s",
+                          conn_error(pg->conn, ebuf, sizeof(ebuf)));
+}
+
+/* Queue a statement with text parameters; its result is handled by kind. */
+static int send_params(cons_pg_t *pg, px_t *x, const char *sql, int n, const char *const *vals,
+                       xdcr_error_t *err)
+{
+    (void)x;
+    if (PQsendQueryParams(pg->conn, sql, n, NULL, vals, NULL, NULL, 0) == 0)
+        return send_failed(pg, err);
+    return after_send(pg, err);
+}
+
+/*
+ * Run a query and return its result (caller clears), inside a batch (through the pipeline) or
+ * outside one.
+ */
+static int query(cons_pg_t *pg, const char *sql, int n, const char *const *vals, PGresult **out,
+                 const char *what, xdcr_error_t *err)
+{
+    px_t *x;
+    uint64_t id;
+    int rc;
+
+    *out = NULL;
+    if (!pg->in_batch)
+        return exec_params(pg, sql, n, vals, out, what, err);
+    x = push_px(pg, PX_QUERY, err);
+    if (x == NULL)
+        return err->code;
+    id = x->id = ++pg->next_query_id;
+    if (PQsendQueryParams(pg->conn, sql, n, NULL, vals, NULL, NULL, 0) == 0)
+        return send_failed(pg, err);
+    rc = drain(pg, 0, err);
+    if (rc != 0)
+        return rc;
+    if (pg->failed) {
+        *err = pg->first_err;
+        return err->code;
+    }
+    if (!pg->query_done.done || pg->query_done.id != id || pg->query_done.res == NULL ||
+        PQresultStatus(pg->query_done.res) != PGRES_TUPLES_OK)
+        return xdcr_error_set(err, XDCR_EPG, true, "%s: no result", what);
+    *out = pg->query_done.res;
+    pg->query_done.res = NULL;
+    pg->query_done.done = false;
+    return 0;
+}
+
+/* ---- catalog -------------------------------------------------------------------------------- */
+
+static const char catalog_sql[] =
+    "SELECT c.oid, c.relkind, a.attname, a.atttypid,"
+    " CASE WHEN tn.nspname = 'pg_catalog' THEN pg_catalog.format_type(a.atttypid, -1)"
+    " ELSE pg_catalog.quote_ident(tn.nspname) OPERATOR(pg_catalog.||) '.'"
+    " OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ty.typname) END,"
+    " a.attnotnull, a.atthasdef OR a.attidentity <> '', a.attgenerated <> '',"
+    " COALESCE((SELECT k.n FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[])"
+    " WITH ORDINALITY k(att, n) WHERE k.att OPERATOR(pg_catalog.=) a.attnum), 0)"
+    " FROM pg_catalog.pg_class c"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
+    " AND NOT a.attisdropped"
+    " LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid"
+    " LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace"
+    " LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary"
+    " WHERE n.nspname = $1 AND c.relname = $2"
+    " ORDER BY a.attnum";
+
+/* Read the table from pg_catalog into tb->t (NULL when it does not exist). */
+static int load_table(cons_pg_t *pg, tbl_t *tb, xdcr_error_t *err)
+{
+    const char *vals[2] = {tb->schema, tb->name};
+    PGresult *res;
+    cons_table_t *t = NULL;
+    int rc;
+
+    rc = query(pg, catalog_sql, 2, vals, &res, "could not read the target catalog", err);
+    if (rc != 0)
+        return rc;
+    tbl_forget(tb);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+    t = cons_table_new(tb->schema, tb->name, (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10),
+                       PQgetvalue(res, 0, 1)[0]);
+    if (t == NULL)
+        goto nomem;
+    for (int r = 0; r < PQntuples(res); r++) {
+        cons_tcol_t c;
+
+        if (PQgetisnull(res, r, 2))
+            continue; /* a table without columns */
+        memset(&c, 0, sizeof(c));
+        c.name = PQgetvalue(res, r, 2);
+        c.type_oid = (uint32_t)strtoul(PQgetvalue(res, r, 3), NULL, 10);
+        c.type_name = PQgetvalue(res, r, 4);
+        c.not_null = PQgetvalue(res, r, 5)[0] == 't';
+        c.has_default = PQgetvalue(res, r, 6)[0] == 't';
+        c.generated = PQgetvalue(res, r, 7)[0] == 't';
+        c.pk_pos = (uint32_t)strtoul(PQgetvalue(res, r, 8), NULL, 10);
+        if (cons_table_add_column(t, &c) != 0)
+            goto nomem;
+    }
+    if (cons_table_finish(t) != 0) {
+        PQclear(res);
+        cons_table_free(t);
+        return xdcr_error_set(err, XDCR_ESCHEMA, false, "could not read the primary key of %s.%s",
+                              tb->schema, tb->name);
+    }
+    PQclear(res);
+    tb->t = t;
+    return 0;
+nomem:
+    PQclear(res);
+    cons_table_free(t);
+    return oom(err);
+}
+
+int cons_pg_check_tables(cons_pg_t *pg, const char *tables_csv, cons_problems_t *out,
+                         xdcr_error_t *err)
+{
+    const char *p = tables_csv;
+
+    while (p != NULL && *p != '\0') {
+        const char *e = strchr(p, ',');
+        size_t len = e != NULL ? (size_t)(e - p) : strlen(p);
+        char *item = strndup(p, len);
+        char *dot, *schema, *name;
+        tbl_t *tb;
+        int rc;
+
+        if (item == NULL)
+            return oom(err);
+        dot = strchr(item, '.');
+        if (dot != NULL) {
+            *dot = '\0';
+            schema = item;
+            name = dot + 1;
+        } else {
+            schema = (char *)(uintptr_t) "public";
+            name = item;
+        }
+        tb = tbl_get(pg, schema, name);
+        if (tb == NULL) {
+            free(item);
+            return oom(err);
+        }
+        rc = load_table(pg, tb, err);
+        if (rc != 0) {
+            free(item);
+            return rc;
+        }
+        cons_check_table(schema, name, tb->t, out);
+        free(item);
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+/* Does the relation have the shape tb was last mapped for? */
+static bool same_shape(const tbl_t *tb, const xdcr_relation_t *rel)
+{
+    if (!tb->mapped || tb->src_ncols != rel->ncols)
+        return false;
+    for (uint32_t i = 0; i < rel->ncols; i++)
+        if (strcmp(tb->src_names[i], rel->cols[i].name) != 0)
+            return false;
+    return true;
+}
+
+static int remember_shape(tbl_t *tb, const xdcr_relation_t *rel, int32_t *map)
+{
+    char **names = calloc(rel->ncols ? rel->ncols : 1, sizeof(*names));
+
+    if (names == NULL)
+        return XDCR_ENOMEM;
+    for (uint32_t i = 0; i < rel->ncols; i++)
+        if ((names[i] = strdup(rel->cols[i].name)) == NULL) {
+            for (uint32_t j = 0; j < i; j++)
+                free(names[j]);
+            free(names);
+            return XDCR_ENOMEM;
+        }
+    for (uint32_t i = 0; i < tb->src_ncols; i++)
+        free(tb->src_names[i]);
+    free(tb->src_names);
+    free(tb->map);
+    tb->src_names = names;
+    tb->map = map;
+    tb->src_ncols = rel->ncols;
+    tb->mapped = true;
+    return 0;
+}
+
+/*
+ * The target table of a source relation, checked and mapped. A mismatch with a cached table is
+ * checked again against a fresh catalog read before it is reported (the target may have been
+ * altered since).
+ */
+static int table_for(cons_pg_t *pg, const xdcr_relation_t *rel, tbl_t **out, xdcr_error_t *err)
+{
+    tbl_t *tb = tbl_get(pg, rel->schema, rel->table);
+    int32_t *map;
+    bool fresh = false, reload = false;
+    int rc;
+
+    if (tb == NULL)
+        return oom(err);
+    if (tb->t != NULL && same_shape(tb, rel)) {
+        *out = tb;
+        return 0;
+    }
+    map = calloc(rel->ncols ? rel->ncols : 1, sizeof(*map));
+    if (map == NULL)
+        return oom(err);
+    for (;;) {
+        cons_problems_t probs;
+        char buf[XDCR_ERROR_MSG_MAX];
+
+        if (tb->t == NULL || reload) {
+            /* unknown, or the cached table does not fit: read the catalog (draining first,
+               since statements in flight may use the cached table) */
+            if (pg->in_batch && (rc = drain(pg, 0, err)) != 0)
+                goto fail;
+            if (pg->in_batch && pg->failed) {
+                *err = pg->first_err;
+                rc = err->code;
+                goto fail;
+            }
+            rc = load_table(pg, tb, err);
+            if (rc != 0)
+                goto fail;
+            fresh = true;
+            reload = false;
+        }
+        cons_problems_init(&probs);
+        if (cons_check_relation(rel, tb->t, map, &probs) == 0 && !probs.oom) {
+            cons_problems_free(&probs);
+            break;
+        }
+        if (!fresh) {
+            cons_problems_free(&probs);
+            reload = true;
+            continue;
+        }
+        cons_problems_join(&probs, buf, sizeof(buf));
+        cons_problems_free(&probs);
+        memset(&pg->failure, 0, sizeof(pg->failure));
+        snprintf(pg->failure.table, sizeof(pg->failure.table), "%s.%s", rel->schema, rel->table);
+        rc = xdcr_error_set(err, XDCR_ESCHEMA, false, "%s", buf);
+        goto fail;
+    }
+    if (remember_shape(tb, rel, map) != 0) {
+        rc = oom(err);
+        goto fail;
+    }
+    *out = tb;
+    return 0;
+fail:
+    free(map);
+    return rc;
+}
+
+/* ---- statements ------------------------------------------------------------------------------ */
+
+static int reserve_params(cons_pg_t *pg, size_t n, xdcr_error_t *err)
+{
+    if (n <= pg->vcap)
+        return 0;
+    free(pg->vals);
+    free(pg->types);
+    free(pg->cols);
+    free(pg->srcv);
+    pg->vals = calloc(n, sizeof(*pg->vals));
+    pg->types = calloc(n, sizeof(*pg->types));
+    pg->cols = calloc(n, sizeof(*pg->cols));
+    pg->srcv = calloc(n, sizeof(*pg->srcv));
+    if (pg->vals == NULL || pg->types == NULL || pg->cols == NULL || pg->srcv == NULL) {
+        pg->vcap = 0;
+        return oom(err);
+    }
+    pg->vcap = n;
+    return 0;
+}
+
+/* Point pg->vals at NUL-terminated copies of the n source values in pg->srcv. */
+static int fill_values(cons_pg_t *pg, uint32_t n, xdcr_error_t *err)
+{
+    size_t need = 0, at = 0;
+
+    for (uint32_t i = 0; i < n; i++)
+        if (pg->srcv[i] != NULL && pg->srcv[i]->kind == XDCR_VAL_TEXT)
+            need += pg->srcv[i]->len + 1;
+    if (need > pg->arena_cap) {
+        char *a = realloc(pg->arena, need);
+
+        if (a == NULL)
+            return oom(err);
+        pg->arena = a;
+        pg->arena_cap = need;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const xdcr_value_t *v = pg->srcv[i];
+
+        if (v == NULL || v->kind != XDCR_VAL_TEXT) {
+            pg->vals[i] = NULL;
+            continue;
+        }
+        memcpy(pg->arena + at, v->data, v->len);
+        pg->arena[at + v->len] = '\0';
+        pg->vals[i] = pg->arena + at;
+        at += v->len + 1;
+    }
+    return 0;
+}
+
+/* Sort the first n (cols, srcv) pairs by target column index. */
+static void sort_cols(cons_pg_t *pg, uint32_t n)
+{
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t c = pg->cols[i];
+        const xdcr_value_t *v = pg->srcv[i];
+        uint32_t j = i;
+
+        while (j > 0 && pg->cols[j - 1] > c) {
+            pg->cols[j] = pg->cols[j - 1];
+            pg->srcv[j] = pg->srcv[j - 1];
+            j--;
+        }
+        pg->cols[j] = c;
+        pg->srcv[j] = v;
+    }
+}
+
+/* Find or create (and prepare, in the pipeline) the statement for op and column set. */
+static int get_stmt(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, const uint32_t *cols,
+                    uint32_t n, stmt_t **out, xdcr_error_t *err)
+{
+    const cons_table_t *t = tb->t;
+    size_t siglen = (t->ncols + 7) / 8;
+    uint8_t *sig = calloc(siglen ? siglen : 1, 1);
+    stmt_t *s = NULL, **stmts;
+    uint32_t nparams;
+    Oid *types = NULL;
+    px_t *x;
+    int rc;
+
+    if (sig == NULL)
+        return oom(err);
+    for (uint32_t i = 0; i < n; i++)
+        sig[cols[i] / 8] |= (uint8_t)(1u << (cols[i] % 8));
+    for (size_t i = 0; i < tb->nstmts; i++) {
+        stmt_t *c = tb->stmts[i];
+
+        if (c->op == op && c->key_changed == key_changed && c->prepared &&
+            memcmp(c->sig, sig, siglen) == 0) {
+            free(sig);
+            *out = c;
+            return 0;
+        }
+    }
+    sql_buf_reset(&pg->sql);
+    switch (op) {
+    case 'I':
+        rc = sql_build_upsert(&pg->sql, t, cols, n);
+        nparams = n;
+        break;
+    case 'U':
+        rc = sql_build_update(&pg->sql, t, cols, n, key_changed);
+        nparams = n + t->npk;
+        break;
+    default:
+        rc = sql_build_delete(&pg->sql, t);
+        nparams = t->npk;
+        break;
+    }
+    if (rc != 0) {
+        free(sig);
+        return rc == XDCR_ENOMEM ? oom(err)
+                                 : xdcr_error_set(err, XDCR_EAPPLY, false,
+                                                  "cannot build the %c statement for %s.%s", op,
+                                                  t->schema, t->name);
+    }
+    types = calloc(nparams ? nparams : 1, sizeof(*types));
+    s = calloc(1, sizeof(*s));
+    stmts = realloc(tb->stmts, (tb->nstmts + 1) * sizeof(*stmts));
+    if (stmts != NULL)
+        tb->stmts = stmts;
+    if (types == NULL || s == NULL || stmts == NULL) {
+        free(sig);
+        free(types);
+        free(s);
+        return oom(err);
+    }
+    for (uint32_t i = 0; i < n && op != 'D'; i++)
+        types[i] = t->cols[cols[i]].type_oid;
+    for (uint32_t k = 0; k < t->npk && op != 'I'; k++)
+        types[(op == 'U' ? n : 0) + k] = t->cols[t->pk[k]].type_oid;
+    s->op = op;
+    s->key_changed = key_changed;
+    s->sig = sig;
+    s->siglen = siglen;
+    s->nparams = nparams;
+    snprintf(s->name, sizeof(s->name), "xdcr_%" PRIu64, ++pg->stmt_counter);
+    x = push_px(pg, PX_PREPARE, err);
+    if (x == NULL) {
+        free(types);
+        stmt_free(s);
+        return err->code;
+    }
+    x->stmt = s;
+    x->tbl = tb;
+    x->op = op;
+    if (PQsendPrepare(pg->conn, s->name, pg->sql.data, (int)nparams, types) == 0) {
+        free(types);
+        stmt_free(s);
+        return send_failed(pg, err);
+    }
+    free(types);
+    s->prepared = true;
+    tb->stmts[tb->nstmts++] = s;
+    *out = s;
+    return 0;
+}
+
+static int exec_stmt(cons_pg_t *pg, tbl_t *tb, stmt_t *s, int64_t offset, xdcr_error_t *err)
+{
+    px_t *x = push_px(pg, PX_STMT, err);
+
+    if (x == NULL)
+        return err->code;
+    x->op = s->op;
+    x->tbl = tb;
+    x->offset = offset;
+    if (PQsendQueryPrepared(pg->conn, s->name, (int)s->nparams, pg->vals, NULL, NULL, 0) == 0)
+        return send_failed(pg, err);
+    return after_send(pg, err);
+}
+
+static bool same_value(const xdcr_value_t *a, const xdcr_value_t *b)
+{
+    if (a->kind != b->kind)
+        return false;
+    return a->kind != XDCR_VAL_TEXT || (a->len == b->len && memcmp(a->data, b->data, a->len) == 0);
+}
+
+static int change_error(cons_pg_t *pg, const tbl_t *tb, char op, int64_t offset, xdcr_error_t *err,
+                        const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* A change that cannot be turned into a statement: an apply error naming its table. */
+static int change_error(cons_pg_t *pg, const tbl_t *tb, char op, int64_t offset, xdcr_error_t *err,
+                        const char *fmt, ...)
+{
+    char buf[XDCR_ERROR_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    memset(&pg->failure, 0, sizeof(pg->failure));
+    pg->failure.offset = offset;
+    pg->failure.op = op;
+    snprintf(pg->failure.table, sizeof(pg->failure.table), "%s.%s", tb->schema, tb->name);
+    return xdcr_error_set(err, XDCR_EAPPLY, false, "%s", buf);
+}
+
+/* Source index of target column j, or -1. */
+static int src_of(const tbl_t *tb, uint32_t j)
+{
+    for (uint32_t i = 0; i < tb->src_ncols; i++)
+        if (tb->map[i] == (int32_t)j)
+            return (int)i;
+    return -1;
+}
+
+static int apply_insert(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64_t offset,
+                        xdcr_error_t *err)
+{
+    const cons_table_t *t = tb->t;
+    uint32_t n = 0;
+    stmt_t *s;
+    int rc;
+
+    if (ch->new_vals == NULL)
+        return change_error(pg, tb, 'I', offset, err, "insert without new values into %s.%s",
+                            tb->schema, tb->name);
+    if ((rc = reserve_params(pg, tb->src_ncols + t->npk, err)) != 0)
+        return rc;
+    for (uint32_t i = 0; i < tb->src_ncols; i++) {
+        if (ch->new_vals[i].kind == XDCR_VAL_UNCHANGED)
+            continue;
+        pg->cols[n] = (uint32_t)tb->map[i];
+        pg->srcv[n] = &ch->new_vals[i];
+        n++;
+    }
+    sort_cols(pg, n);
+    for (uint32_t k = 0; k < t->npk; k++) {
+        int si = src_of(tb, t->pk[k]);
+
+        if (si < 0 || ch->new_vals[si].kind != XDCR_VAL_TEXT)
+            return change_error(pg, tb, 'I', offset, err,
+                                "insert without a value for primary key column %s of %s.%s",
+                                t->cols[t->pk[k]].name, tb->schema, tb->name);
+    }
+    if ((rc = get_stmt(pg, tb, 'I', false, pg->cols, n, &s, err)) != 0)
+        return rc;
+    if ((rc = fill_values(pg, n, err)) != 0)
+        return rc;
+    return exec_stmt(pg, tb, s, offset, err);
+}
+
+static int apply_update(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64_t offset,
+                        xdcr_error_t *err)
+{
+    const cons_table_t *t = tb->t;
+    const xdcr_value_t *keyv[64];
+    bool key_changed = false;
+    uint32_t n = 0;
+    stmt_t *s;
+    int rc;
+
+    if (ch->new_vals == NULL)
+        return change_error(pg, tb, 'U', offset, err, "update without new values of %s.%s",
+                            tb->schema, tb->name);
+    if (t->npk > sizeof(keyv) / sizeof(keyv[0]))
+        return change_error(pg, tb, 'U', offset, err, "primary key too wide on %s.%s", tb->schema,
+                            tb->name);
+    for (uint32_t k = 0; k < t->npk; k++) {
+        int si = src_of(tb, t->pk[k]);
+        const xdcr_value_t *nv, *ov;
+
+        if (si < 0)
+            return change_error(pg, tb, 'U', offset, err,
+                                "primary key column %s of %s.%s is not sent by the source",
+                                t->cols[t->pk[k]].name, tb->schema, tb->name);
+        nv = &ch->new_vals[si];
+        ov = ch->old_vals != NULL ? &ch->old_vals[si] : NULL;
+        if (ov != NULL && ov->kind == XDCR_VAL_TEXT && nv->kind != XDCR_VAL_UNCHANGED &&
+            !same_value(ov, nv))
+            key_changed = true;
+        keyv[k] = nv->kind == XDCR_VAL_TEXT ? nv : ov;
+    }
+    if (key_changed)
+        for (uint32_t k = 0; k < t->npk; k++)
+            keyv[k] = &ch->old_vals[src_of(tb, t->pk[k])];
+    for (uint32_t k = 0; k < t->npk; k++)
+        if (keyv[k] == NULL || keyv[k]->kind != XDCR_VAL_TEXT)
+            return change_error(pg, tb, 'U', offset, err,
+                                "update without a value for primary key column %s of %s.%s",
+                                t->cols[t->pk[k]].name, tb->schema, tb->name);
+    if ((rc = reserve_params(pg, tb->src_ncols + t->npk, err)) != 0)
+        return rc;
+    for (uint32_t i = 0; i < tb->src_ncols; i++) {
+        uint32_t j = (uint32_t)tb->map[i];
+
+        if (ch->new_vals[i].kind == XDCR_VAL_UNCHANGED)
+            continue; /* unchanged TOAST: the target keeps its value */
+        if (!key_changed && t->cols[j].pk_pos > 0)
+            continue;
+        pg->cols[n] = j;
+        pg->srcv[n] = &ch->new_vals[i];
+        n++;
+    }
+    sort_cols(pg, n);
+    if ((rc = get_stmt(pg, tb, 'U', key_changed, pg->cols, n, &s, err)) != 0)
+        return rc;
+    for (uint32_t k = 0; k < t->npk; k++)
+        pg->srcv[n + k] = keyv[k];
+    if ((rc = fill_values(pg, n + t->npk, err)) != 0)
+        return rc;
+    return exec_stmt(pg, tb, s, offset, err);
+}
+
+static int apply_delete(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64_t offset,
+                        xdcr_error_t *err)
+{
+    const cons_table_t *t = tb->t;
+    const xdcr_value_t *vals = ch->old_vals != NULL ? ch->old_vals : ch->new_vals;
+    stmt_t *s;
+    int rc;
+
+    if (vals == NULL)
+        return change_error(pg, tb, 'D', offset, err, "delete without a key from %s.%s", tb->schema,
+                            tb->name);
+    if ((rc = reserve_params(pg, t->npk + 1, err)) != 0)
+        return rc;
+    for (uint32_t k = 0; k < t->npk; k++) {
+        int si = src_of(tb, t->pk[k]);
+
+        if (si < 0 || vals[si].kind != XDCR_VAL_TEXT)
+            return change_error(pg, tb, 'D', offset, err,
+                                "delete without a value for primary key column %s of %s.%s",
+                                t->cols[t->pk[k]].name, tb->schema, tb->name);
+        pg->srcv[k] = &vals[si];
+    }
+    if ((rc = get_stmt(pg, tb, 'D', false, NULL, 0, &s, err)) != 0)
+        return rc;
+    if ((rc = fill_values(pg, t->npk, err)) != 0)
+        return rc;
+    return exec_stmt(pg, tb, s, offset, err);
+}
+
+static int apply_truncate(cons_pg_t *pg, const xdcr_message_t *msg, const xdcr_change_t *ch,
+                          int64_t offset, xdcr_error_t *err)
+{
+    const cons_table_t **ts;
+    tbl_t *last = NULL;
+    uint32_t n = 0;
+    px_t *x;
+    int rc = 0;
+
+    if (pg->truncate_ignore || ch->ntrunc == 0)
+        return 0;
+    ts = calloc(ch->ntrunc, sizeof(*ts));
+    if (ts == NULL)
+        return oom(err);
+    for (uint32_t i = 0; i < ch->ntrunc; i++) {
+        const xdcr_relation_t *rel = &msg->rels[ch->trunc_rels[i]];
+        tbl_t *tb;
+
+        if (strcmp(rel->schema, pg->schema) == 0)
+            continue;
+        tb = tbl_get(pg, rel->schema, rel->table);
+        if (tb == NULL) {
+            rc = oom(err);
+            goto out;
+        }
+        if (tb->t == NULL) {
+            if (pg->in_batch && (rc = drain(pg, 0, err)) != 0)
+                goto out;
+            if ((rc = load_table(pg, tb, err)) != 0)
+                goto out;
+            if (tb->t == NULL) {
+                memset(&pg->failure, 0, sizeof(pg->failure));
+                pg->failure.offset = offset;
+                pg->failure.op = 'T';
+                snprintf(pg->failure.table, sizeof(pg->failure.table), "%s.%s", rel->schema,
+                         rel->table);
+                rc = xdcr_error_set(err, XDCR_ESCHEMA, false,
+                                    "table %s.%s does not exist at the target", rel->schema,
+                                    rel->table);
+                goto out;
+            }
+        }
+        ts[n++] = tb->t;
+        last = tb;
+    }
+    if (n == 0)
+        goto out;
+    sql_buf_reset(&pg->sql);
+    if (sql_build_truncate(&pg->sql, ts, n, ch->restart_identity, ch->cascade) != 0) {
+        rc = oom(err);
+        goto out;
+    }
+    x = push_px(pg, PX_STMT, err);
+    if (x == NULL) {
+        rc = err->code;
+        goto out;
+    }
+    x->op = 'T';
+    x->tbl = last;
+    x->offset = offset;
+    rc = send_params(pg, x, pg->sql.data, 0, NULL, err);
+out:
+    free(ts);
+    return rc;
+}
+
+int cons_pg_apply_change(cons_pg_t *pg, const xdcr_message_t *msg, const xdcr_change_t *ch,
+                         int64_t offset, xdcr_error_t *err)
+{
+    const xdcr_relation_t *rel;
+    tbl_t *tb;
+    int rc;
+
+    if (!pg->in_batch)
+        return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
+    if (pg->failed) {
+        *err = pg->first_err;
+        return err->code;
+    }
+    switch (ch->op) {
+    case XDCR_OP_MESSAGE:
+        return 0;
+    case XDCR_OP_TRUNCATE:
+        return apply_truncate(pg, msg, ch, offset, err);
+    case XDCR_OP_INSERT:
+    case XDCR_OP_UPDATE:
+    case XDCR_OP_DELETE:
+        break;
+    default:
+        return xdcr_error_set(err, XDCR_EAPPLY, false, "unknown change type %d", (int)ch->op);
+    }
+    rel = &msg->rels[ch->rel];
+    if (strcmp(rel->schema, pg->schema) == 0)
+        return 0; /* the consumer's own state is never replicated */
+    rc = table_for(pg, rel, &tb, err);
+    if (rc != 0) {
+        if (pg->failure.table[0] == '\0')
+            snprintf(pg->failure.table, sizeof(pg->failure.table), "%s.%s", rel->schema,
+                     rel->table);
+        pg->failure.offset = offset;
+        pg->failure.op = (char)ch->op;
+        return rc;
+    }
+    switch (ch->op) {
+    case XDCR_OP_INSERT:
+        return apply_insert(pg, tb, ch, offset, err);
+    case XDCR_OP_UPDATE:
+        return apply_update(pg, tb, ch, offset, err);
+    default:
+        return apply_delete(pg, tb, ch, offset, err);
+    }
+}
+
+/* ---- batches --------------------------------------------------------------------------------- */
+
+static int ensure_origin(cons_pg_t *pg, const char *origin, xdcr_error_t *err)
+{
+    char name[XDCR_ORIGIN_MAX + 8];
+    const char *vals[1] = {name};
+    PGresult *res = NULL;
+    int rc;
+
+    snprintf(name, sizeof(name), "xdcr_%s", origin);
+    if (pg->session_origin != NULL && strcmp(pg->session_origin, name) == 0)
+        return 0;
+    if (pg->session_origin != NULL) {
+        rc = exec_params(pg, "SELECT pg_catalog.pg_replication_origin_session_reset()", 0, NULL,
+                         NULL, "could not reset the replication origin", err);
+        if (rc != 0)
+            return rc;
+        free(pg->session_origin);
+        pg->session_origin = NULL;
+    }
+    rc = exec_params(pg, "SELECT pg_catalog.pg_replication_origin_oid($1)", 1, vals, &res,
+                     "could not look up the replication origin", err);
+    if (rc != 0)
+        goto privileges;
+    if (PQgetisnull(res, 0, 0)) {
+        PQclear(res);
+        res = NULL;
+        rc = exec_params(pg, "SELECT pg_catalog.pg_replication_origin_create($1)", 1, vals, NULL,
+                         "could not create the replication origin", err);
+        if (rc != 0 && strstr(err->message, "23505") == NULL)
+            goto privileges; /* 23505: created by another session just now */
+    }
+    PQclear(res);
+    res = NULL;
+    rc = exec_params(pg, "SELECT pg_catalog.pg_replication_origin_session_setup($1)", 1, vals, NULL,
+                     "could not set up the replication origin", err);
+    if (rc != 0)
+        goto privileges;
+    pg->session_origin = strdup(name);
+    if (pg->session_origin == NULL)
+        return oom(err);
+    return 0;
+privileges:
+    PQclear(res);
+    if (strstr(err->message, "42501") != NULL) {
+        err->code = XDCR_ECONFIG;
+        err->retriable = false;
+        xdcr_error_prefix(err, "the apply role needs superuser or EXECUTE on the "
+                               "pg_replication_origin_* functions");
+    } else if (strstr(err->message, "55006") != NULL) {
+        err->code = XDCR_EEXISTS; /* another session (consumer) applies this origin */
+        err->retriable = true;
+    }
+    return err->code;
+}
+
+int cons_pg_begin(cons_pg_t *pg, const char *origin, xdcr_error_t *err)
+{
+    px_t *x;
+    int rc;
+
+    if (pg->in_batch)
+        return xdcr_error_set(err, XDCR_ESTATE, false, "a batch is already open");
+    if (!cons_pg_is_connected(pg))
+        return not_connected(err);
+    rc = ensure_origin(pg, origin, err);
+    if (rc != 0)
+        return rc;
+    clear_queue(pg);
+    pg->failed = false;
+    pg->committed = false;
+    pg->sync_sent = false;
+    pg->expect_version = -1;
+    xdcr_error_clear(&pg->first_err);
+    memset(&pg->failure, 0, sizeof(pg->failure));
+    pg->failure.offset = -1;
+    memset(&pg->stats, 0, sizeof(pg->stats));
+    if (PQenterPipelineMode(pg->conn) == 0)
+        return conn_lost(pg, err);
+    pg->in_batch = true;
+    x = push_px(pg, PX_OTHER, err);
+    if (x == NULL)
+        return err->code;
+    return send_params(pg, x, "BEGIN", 0, NULL, err);
+}
+
+static char *fmt_time(int64_t us, char *buf, size_t len)
+{
+    if (us == 0 || xdcr_time_format_us(us, buf, len) == NULL)
+        return NULL;
+    return buf;
+}
+
+int cons_pg_put_position(cons_pg_t *pg, const cons_pos_write_t *w, xdcr_error_t *err)
+{
+    char part[16], seq[XDCR_LSN_STRLEN], ct[40], off[24], sysid[24], tli[16], mt[40];
+    char wal[XDCR_LSN_STRLEN], ver[24];
+    const char *vals[12];
+    px_t *x;
+
+    if (!pg->in_batch)
+        return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
+    sql_buf_reset(&pg->sql);
+    sql_append(&pg->sql, "WITH w AS (INSERT INTO ");
+    sql_append_qualified(&pg->sql, pg->schema, "positions");
+    sql_append(&pg->sql,
+               " AS p (origin, topic, partition, seq, commit_time, kafka_offset, sysid, "
+               "timeline, mark_time, source_wal_lsn, applied_at, version, resync) VALUES ($1, $2, "
+               "$3::integer, $4::pg_lsn, $5::timestamptz, $6::bigint, $7, $8::integer, "
+               "$9::timestamptz, $10::pg_lsn, now(), 1, $11::boolean) ON CONFLICT (origin, "
+               "topic, partition) DO UPDATE SET seq = EXCLUDED.seq, commit_time = "
+               "COALESCE(EXCLUDED.commit_time, p.commit_time), kafka_offset = "
+               "EXCLUDED.kafka_offset, sysid = COALESCE(EXCLUDED.sysid, p.sysid), timeline = "
+               "COALESCE(EXCLUDED.timeline, p.timeline), mark_time = GREATEST(EXCLUDED.mark_time, "
+               "p.mark_time), source_wal_lsn = GREATEST(EXCLUDED.source_wal_lsn, "
+               "p.source_wal_lsn), applied_at = now(), version = p.version + 1, resync = "
+               "EXCLUDED.resync WHERE p.version = $12::bigint RETURNING version) "
+               "SELECT CASE WHEN v = $12::bigint + 1 THEN v ELSE ");
+    /* an error, not an empty result, so that the COMMIT queued behind it cannot run */
+    sql_append_qualified(&pg->sql, pg->schema, "fence_failed");
+    sql_append(&pg->sql, "($1) END FROM (SELECT (SELECT version FROM w) AS v) s");
+    if (sql_buf_status(&pg->sql) != 0)
+        return oom(err);
+    snprintf(part, sizeof(part), "%d", (int)w->partition);
+    snprintf(off, sizeof(off), "%" PRId64, w->kafka_offset);
+    snprintf(sysid, sizeof(sysid), "%" PRIu64, w->sysid);
+    snprintf(tli, sizeof(tli), "%u", w->timeline);
+    snprintf(ver, sizeof(ver), "%" PRId64, w->expect_version);
+    vals[0] = w->origin;
+    vals[1] = w->topic;
+    vals[2] = part;
+    vals[3] = xdcr_lsn_format(w->seq, seq);
+    vals[4] = fmt_time(w->commit_time_us, ct, sizeof(ct));
+    vals[5] = off;
+    vals[6] = w->has_identity ? sysid : NULL;
+    vals[7] = w->has_identity ? tli : NULL;
+    vals[8] = fmt_time(w->mark_time_us, mt, sizeof(mt));
+    vals[9] = w->source_wal_lsn != 0 ? xdcr_lsn_format(w->source_wal_lsn, wal) : NULL;
+    vals[10] = w->resync ? "true" : "false";
+    vals[11] = ver;
+    pg->expect_version = w->expect_version;
+    x = push_px(pg, PX_POSITION, err);
+    if (x == NULL)
+        return err->code;
+    return send_params(pg, x, pg->sql.data, 12, vals, err);
+}
+
+static bool is_text_payload(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len;
+
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+        if (len == 0 || c > 0xf4 || i + len > n)
+            return false;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+        if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0) ||
+            (c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] >= 0x90))
+            return false; /* overlong, surrogate, above U+10FFFF */
+        i += len;
+    }
+    return true;
+}
+
+static char *base64(const unsigned char *s, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)s[i] << 16;
+
+        if (i + 1 < n)
+            v |= (unsigned)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= s[i + 2];
+        *o++ = tab[(v >> 18) & 63];
+        *o++ = tab[(v >> 12) & 63];
+        *o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        *o++ = i + 2 < n ? tab[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+int cons_pg_put_dead_letter(cons_pg_t *pg, const cons_dead_letter_t *d, xdcr_error_t *err)
+{
+    char part[16], off[24], seq[XDCR_LSN_STRLEN], clsn[XDCR_LSN_STRLEN];
+    const char *vals[10];
+    char *payload = NULL;
+    bool text = d->payload != NULL && is_text_payload(d->payload, d->len);
+    px_t *x;
+    int rc;
+
+    if (!pg->in_batch)
+        return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
+    if (d->payload != NULL) {
+        payload = text ? strndup(d->payload, d->len) : base64(d->payload, d->len);
+        if (payload == NULL)
+            return oom(err);
+    }
+    sql_buf_reset(&pg->sql);
+    sql_append(&pg->sql, "INSERT INTO ");
+    sql_append_qualified(&pg->sql, pg->schema, "dead_letters");
+    sql_append(&pg->sql, " (origin, topic, partition, kafka_offset, seq, commit_lsn, table_name, "
+                         "error, payload, payload_encoding) VALUES ($1, $2, $3::integer, "
+                         "$4::bigint, $5::pg_lsn, $6::pg_lsn, $7, $8, $9, $10)");
+    snprintf(part, sizeof(part), "%d", (int)d->partition);
+    snprintf(off, sizeof(off), "%" PRId64, d->kafka_offset);
+    vals[0] = d->origin;
+    vals[1] = d->topic;
+    vals[2] = part;
+    vals[3] = off;
+    vals[4] = d->seq != 0 ? xdcr_lsn_format(d->seq, seq) : NULL;
+    vals[5] = d->commit_lsn != 0 ? xdcr_lsn_format(d->commit_lsn, clsn) : NULL;
+    vals[6] = d->table_name;
+    vals[7] = d->error;
+    vals[8] = payload;
+    vals[9] = text ? "json" : "base64";
+    if (sql_buf_status(&pg->sql) != 0) {
+        free(payload);
+        return oom(err);
+    }
+    x = push_px(pg, PX_OTHER, err);
+    if (x == NULL) {
+        free(payload);
+        return err->code;
+    }
+    x->offset = d->kafka_offset;
+    rc = send_params(pg, x, pg->sql.data, 10, vals, err);
+    free(payload);
+    return rc;
+}
+
+int cons_pg_put_skip_done(cons_pg_t *pg, const cons_skip_done_t *s, xdcr_error_t *err)
+{
+    char id[24], part[16], off[24], seq[XDCR_LSN_STRLEN], clsn[XDCR_LSN_STRLEN];
+    const char *vals[7];
+    px_t *x;
+
+    if (!pg->in_batch)
+        return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
+    sql_buf_reset(&pg->sql);
+    sql_append(&pg->sql, "WITH done AS (UPDATE ");
+    sql_append_qualified(&pg->sql, pg->schema, "skip_requests");
+    sql_append(&pg->sql, " SET done_at = now(), done_seq = $5::pg_lsn, done_offset = $4::bigint "
+                         "WHERE id = $1::bigint RETURNING id) INSERT INTO ");
+    sql_append_qualified(&pg->sql, pg->schema, "audit");
+    sql_append(&pg->sql, " (action, origin, detail) SELECT 'transaction_skipped', $2::text, "
+                         "pg_catalog.jsonb_build_object('request_id', $1::bigint, 'topic', "
+                         "$3::text, 'partition', $7::integer, 'kafka_offset', $4::bigint, 'seq', "
+                         "$5::pg_lsn::text, 'commit_lsn', $6::text) FROM done");
+    if (sql_buf_status(&pg->sql) != 0)
+        return oom(err);
+    snprintf(id, sizeof(id), "%" PRId64, s->request_id);
+    snprintf(part, sizeof(part), "%d", (int)s->partition);
+    snprintf(off, sizeof(off), "%" PRId64, s->kafka_offset);
+    vals[0] = id;
+    vals[1] = s->origin;
+    vals[2] = s->topic;
+    vals[3] = off;
+    vals[4] = s->seq != 0 ? xdcr_lsn_format(s->seq, seq) : NULL;
+    vals[5] = s->commit_lsn != 0 ? xdcr_lsn_format(s->commit_lsn, clsn) : NULL;
+    vals[6] = part;
+    x = push_px(pg, PX_OTHER, err);
+    if (x == NULL)
+        return err->code;
+    return send_params(pg, x, pg->sql.data, 7, vals, err);
+}
+
+int cons_pg_wait_results(cons_pg_t *pg, xdcr_error_t *err)
+{
+    int rc;
+
+    if (!pg->in_batch)
+        return 0;
+    rc = drain(pg, 0, err);
+    if (rc == 0 && pg->failed) {
+        *err = pg->first_err;
+        rc = err->code;
+    }
+    return rc;
+}
+
+/* Leave pipeline mode after every result has been read; false when the session is unusable. */
+static bool end_pipeline(cons_pg_t *pg)
+{
+    xdcr_error_t e;
+    px_t *x;
+
+    pg->in_batch = false;
+    if (!cons_pg_is_connected(pg))
+        return false;
+    if (!pg->sync_sent) {
+        /* also after an error: the server skips everything up to the next Sync */
+        x = push_px(pg, PX_SYNC, &e);
+        if (x == NULL || PQpipelineSync(pg->conn) == 0)
+            return false;
+        pg->sync_sent = true;
+    }
+    if (drain(pg, 0, &e) != 0)
+        return false;
+    return PQexitPipelineMode(pg->conn) == 1;
+}
+
+int cons_pg_commit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
+                   cons_pg_stats_t *stats, xdcr_error_t *err)
+{
+    px_t *x;
+    int rc = 0;
+
+    if (!pg->in_batch)
+        return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
+    if (pg->failed)
+        goto failed;
+    if (origin_lsn != 0) {
+        char lsn[XDCR_LSN_STRLEN], ts[40];
+        const char *vals[2];
+
+        vals[0] = xdcr_lsn_format(origin_lsn, lsn);
+        vals[1] = fmt_time(origin_time_us, ts, sizeof(ts));
+        x = push_px(pg, PX_OTHER, err);
+        if (x == NULL)
+            return err->code;
+        rc = send_params(pg, x,
+                         "SELECT pg_catalog.pg_replication_origin_xact_setup($1::pg_lsn, "
+                         "COALESCE($2::timestamptz, now()))",
+                         2, vals, err);
+        if (rc != 0)
+            goto failed;
+    }
+    x = push_px(pg, PX_COMMIT, err);
+    if (x == NULL)
+        return err->code;
+    if (PQsendQueryParams(pg->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 0) {
+        rc = send_failed(pg, err);
+        goto failed;
+    }
+    x = push_px(pg, PX_SYNC, err);
+    if (x == NULL)
+        return err->code;
+    if (PQpipelineSync(pg->conn) == 0) {
+        pg->qlen--;
+        rc = conn_lost(pg, err);
+        goto failed;
+    }
+    pg->sync_sent = true;
+    rc = drain(pg, 0, err);
+    if (rc != 0 || pg->failed || !pg->committed)
+        goto failed;
+    if (!end_pipeline(pg)) {
+        /* committed, but the session is unusable: start a new one next time */
+        cons_pg_disconnect(pg);
+    }
+    if (stats != NULL)
+        *stats = pg->stats;
+    return 0;
+failed:
+    if (pg->failed)
+        *err = pg->first_err;
+    else if (rc == 0)
+        rc = xdcr_error_set(err, XDCR_EPG, true, "the target did not confirm COMMIT");
+    cons_pg_rollback(pg);
+    return err->code != 0 ? err->code : rc;
+}
+
+void cons_pg_rollback(cons_pg_t *pg)
+{
+    if (pg->conn == NULL) {
+        pg->in_batch = false;
+        return;
+    }
+    if (pg->in_batch && !end_pipeline(pg)) {
+        cons_pg_disconnect(pg);
+        return;
+    }
+    pg->in_batch = false;
+    if (strcmp(pg->failure.sqlstate, "42P01") == 0 || strcmp(pg->failure.sqlstate, "42703") == 0 ||
+        strcmp(pg->failure.sqlstate, "42804") == 0)
+        forget_all_tables(pg); /* the target's tables changed under us: read them again */
+    if (PQtransactionStatus(pg->conn) != PQTRANS_IDLE) {
+        PGresult *res = PQexec(pg->conn, "ROLLBACK");
+
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            PQclear(res);
+            cons_pg_disconnect(pg);
+            return;
+        }
+        PQclear(res);
+    }
+}
+
+/* ---- outside batches ------------------------------------------------------------------------ */
+
+int cons_pg_read_position(cons_pg_t *pg, const char *origin, const char *topic, int32_t partition,
+                          cons_position_t *pos, xdcr_error_t *err)
+{
+    char part[16];
+    const char *vals[3] = {origin, topic, part};
+    PGresult *res = NULL;
+    sql_buf_t b;
+    int rc;
+
+    memset(pos, 0, sizeof(*pos));
+    snprintf(part, sizeof(part), "%d", (int)partition);
+    sql_buf_init(&b);
+    sql_append(&b, "SELECT seq::text, kafka_offset, sysid, timeline, version, resync FROM ");
+    sql_append_qualified(&b, pg->schema, "positions");
+    sql_append(&b, " WHERE origin = $1 AND topic = $2 AND partition = $3::integer");
+    if (sql_buf_status(&b) != 0) {
+        sql_buf_free(&b);
+        return oom(err);
+    }
+    rc = exec_params(pg, b.data, 3, vals, &res, "could not read the stored position", err);
+    sql_buf_free(&b);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(res) == 1) {
+        pos->exists = true;
+        if (xdcr_lsn_parse(PQgetvalue(res, 0, 0), &pos->seq, err) != 0) {
+            PQclear(res);
+            return err->code;
+        }
+        pos->kafka_offset = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        if (!PQgetisnull(res, 0, 2) && !PQgetisnull(res, 0, 3)) {
+            pos->has_identity = true;
+            pos->sysid = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+            pos->timeline = (uint32_t)strtoul(PQgetvalue(res, 0, 3), NULL, 10);
+        }
+        pos->version = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+        pos->resync = PQgetvalue(res, 0, 5)[0] == 't';
+    }
+    PQclear(res);
+    return 0;
+}
+
+int cons_pg_read_skips(cons_pg_t *pg, const char *origin, int64_t **ids, xdcr_lsn_t **lsns,
+                       size_t *n, xdcr_error_t *err)
+{
+    const char *vals[1] = {origin};
+    PGresult *res = NULL;
+    sql_buf_t b;
+    int rc, rows;
+
+    *ids = NULL;
+    *lsns = NULL;
+    *n = 0;
+    sql_buf_init(&b);
+    sql_append(&b, "SELECT id, lsn::text FROM ");
+    sql_append_qualified(&b, pg->schema, "skip_requests");
+    sql_append(&b, " WHERE origin = $1 AND done_at IS NULL ORDER BY id");
+    if (sql_buf_status(&b) != 0) {
+        sql_buf_free(&b);
+        return oom(err);
+    }
+    rc = exec_params(pg, b.data, 1, vals, &res, "could not read skip requests", err);
+    sql_buf_free(&b);
+    if (rc != 0)
+        return rc;
+    rows = PQntuples(res);
+    if (rows > 0) {
+        *ids = calloc((size_t)rows, sizeof(**ids));
+        *lsns = calloc((size_t)rows, sizeof(**lsns));
+        if (*ids == NULL || *lsns == NULL) {
+            free(*ids);
+            free(*lsns);
+            *ids = NULL;
+            *lsns = NULL;
+            PQclear(res);
+            return oom(err);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        (*ids)[*n] = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+        if (xdcr_lsn_parse(PQgetvalue(res, r, 1), &(*lsns)[*n], NULL) == 0)
+            (*n)++;
+    }
+    PQclear(res);
+    return 0;
+}
+
+int cons_pg_record_halt(cons_pg_t *pg, const cons_halt_row_t *h, xdcr_error_t *err)
+{
+    char part[16], off[24], seq[XDCR_LSN_STRLEN], clsn[XDCR_LSN_STRLEN];
+    const char *vals[9];
+    sql_buf_t b;
+    int rc;
+
+    sql_buf_init(&b);
+    sql_append(&b, "INSERT INTO ");
+    sql_append_qualified(&b, pg->schema, "halts");
+    sql_append(&b, " (origin, topic, partition, kind, kafka_offset, seq, commit_lsn, table_name, "
+                   "error) VALUES ($1, $2, $3::integer, $4, $5::bigint, $6::pg_lsn, $7::pg_lsn, "
+                   "$8, $9) ON CONFLICT (origin, topic, partition) DO UPDATE SET kind = "
+                   "EXCLUDED.kind, kafka_offset = EXCLUDED.kafka_offset, seq = EXCLUDED.seq, "
+                   "commit_lsn = EXCLUDED.commit_lsn, table_name = EXCLUDED.table_name, error = "
+                   "EXCLUDED.error, halted_at = now()");
+    if (sql_buf_status(&b) != 0) {
+        sql_buf_free(&b);
+        return oom(err);
+    }
+    snprintf(part, sizeof(part), "%d", (int)h->partition);
+    snprintf(off, sizeof(off), "%" PRId64, h->kafka_offset);
+    vals[0] = h->origin;
+    vals[1] = h->topic;
+    vals[2] = part;
+    vals[3] = h->kind;
+    vals[4] = h->kafka_offset >= 0 ? off : NULL;
+    vals[5] = h->seq != 0 ? xdcr_lsn_format(h->seq, seq) : NULL;
+    vals[6] = h->commit_lsn != 0 ? xdcr_lsn_format(h->commit_lsn, clsn) : NULL;
+    vals[7] = h->table_name;
+    vals[8] = h->error;
+    rc = exec_params(pg, b.data, 9, vals, NULL, "could not record the halt", err);
+    sql_buf_free(&b);
+    return rc;
+}
+
+int cons_pg_clear_halt(cons_pg_t *pg, const char *origin, const char *topic, int32_t partition,
+                       xdcr_error_t *err)
+{
+    char part[16];
+    const char *vals[3] = {origin, topic, part};
+    sql_buf_t b;
+    int rc;
+
+    snprintf(part, sizeof(part), "%d", (int)partition);
+    sql_buf_init(&b);
+    sql_append(&b, "DELETE FROM ");
+    sql_append_qualified(&b, pg->schema, "halts");
+    sql_append(&b, " WHERE origin = $1 AND topic = $2 AND partition = $3::integer");
+    if (sql_buf_status(&b) != 0) {
+        sql_buf_free(&b);
+        return oom(err);
+    }
+    rc = exec_params(pg, b.data, 3, vals, NULL, "could not clear the halt", err);
+    sql_buf_free(&b);
+    return rc;
+}

@@ -1,0 +1,174 @@
+/*
+ * pg_apply.h - the consumer's only libpq user: the apply session on the target database.
+ * Creates the consumer's schema, reads and writes positions, looks up target tables in
+ * pg_catalog (cached; refreshed when a message names a column the cache does not know), and
+ * applies batches in pipeline mode with statements prepared per table, operation and column set,
+ * under a replication origin named after the source origin. Maps libpq errors and SQLSTATEs to
+ * xdcr errors (retriable or not); knows nothing about Kafka.
+ */
+#ifndef CONS_PG_APPLY_H
+#define CONS_PG_APPLY_H
+
+#include "cons_check.h"
+#include "xdcr/error.h"
+#include "xdcr/event.h"
+#include "xdcr/log.h"
+#include "xdcr/lsn.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cons_pg cons_pg_t;
+
+typedef struct cons_pg_opts {
+    const char *conninfo;
+    const char *password; /* may be NULL */
+    const char *schema;   /* the consumer's own schema */
+    bool replica_role;    /* SET session_replication_role = replica */
+    bool truncate_ignore; /* TRUNCATE messages are not applied */
+} cons_pg_opts_t;
+
+/* A stored position (one row of <schema>.positions). */
+typedef struct cons_position {
+    bool exists;
+    xdcr_lsn_t seq;
+    int64_t kafka_offset; /* next offset to read */
+    bool has_identity;    /* sysid/timeline known */
+    uint64_t sysid;
+    uint32_t timeline;
+    int64_t version; /* bumped by every writer; 0 when there is no row */
+    bool resync;     /* set by accept_gap: the next message starts a new chain */
+} cons_position_t;
+
+/* The position written at the end of a batch, fenced on the version read before. */
+typedef struct cons_pos_write {
+    const char *origin, *topic;
+    int32_t partition;
+    xdcr_lsn_t seq;
+    int64_t commit_time_us; /* 0: keep the stored one */
+    int64_t kafka_offset;   /* next offset to read */
+    bool has_identity;
+    uint64_t sysid;
+    uint32_t timeline;
+    int64_t mark_time_us;      /* 0: keep */
+    xdcr_lsn_t source_wal_lsn; /* 0: keep */
+    bool resync;
+    int64_t expect_version; /* the version read or last written; 0 = no row expected */
+} cons_pos_write_t;
+
+typedef struct cons_dead_letter {
+    const char *origin, *topic;
+    int32_t partition;
+    int64_t kafka_offset;
+    xdcr_lsn_t seq, commit_lsn; /* 0 when unknown */
+    const char *table_name;     /* or NULL */
+    const char *error;
+    const void *payload; /* stored as text when valid UTF-8 without NUL, else base64 */
+    size_t len;
+} cons_dead_letter_t;
+
+typedef struct cons_skip_done {
+    int64_t request_id;
+    const char *origin, *topic;
+    int32_t partition;
+    int64_t kafka_offset;
+    xdcr_lsn_t seq, commit_lsn;
+} cons_skip_done_t;
+
+typedef struct cons_halt_row {
+    const char *origin, *topic;
+    int32_t partition;
+    const char *kind;     /* "gap", "apply", "decode", "schema", "identity" */
+    int64_t kafka_offset; /* -1 when unknown */
+    xdcr_lsn_t seq, commit_lsn;
+    const char *table_name; /* or NULL */
+    const char *error;
+} cons_halt_row_t;
+
+/* Counters of one batch, valid after a successful commit. */
+typedef struct cons_pg_stats {
+    uint64_t inserts, updates, deletes, truncates;
+    uint64_t missing_updates; /* updates of a missing row, upserted from the known columns */
+    uint64_t missing_deletes; /* deletes of a missing row */
+} cons_pg_stats_t;
+
+/* Where a failed batch failed. */
+typedef struct cons_pg_failure {
+    int64_t offset;   /* Kafka offset of the message whose statement failed; -1 when the
+                         failure belongs to no message (COMMIT, position, connection) */
+    char table[256];  /* "schema.table" or "" */
+    char op;          /* 'I', 'U', 'D', 'T' or 0 */
+    char sqlstate[6]; /* "" when none */
+} cons_pg_failure_t;
+
+cons_pg_t *cons_pg_new(const cons_pg_opts_t *opts, const xdcr_log_t *lg);
+void cons_pg_free(cons_pg_t *pg);
+
+/* Connect and prepare the session (settings, role). Failures are retriable XDCR_EPGCONN, or
+ * non-retriable XDCR_ECONFIG when the role lacks a needed privilege. */
+int cons_pg_connect(cons_pg_t *pg, xdcr_error_t *err);
+void cons_pg_disconnect(cons_pg_t *pg);
+bool cons_pg_is_connected(const cons_pg_t *pg);
+
+/* Create or upgrade the consumer's schema in one transaction (XDCR_ESTATE when the stored
+ * schema version is newer than this consumer). */
+int cons_pg_ensure_schema(cons_pg_t *pg, xdcr_error_t *err);
+
+/* Check the `tables` option (comma list of schema.table): every problem goes to out. */
+int cons_pg_check_tables(cons_pg_t *pg, const char *tables_csv, cons_problems_t *out,
+                         xdcr_error_t *err);
+
+/* Read one position row (pos->exists false when there is none). Outside a batch. */
+int cons_pg_read_position(cons_pg_t *pg, const char *origin, const char *topic, int32_t partition,
+                          cons_position_t *pos, xdcr_error_t *err);
+
+/* Pending skip requests of an origin: *ids and *lsns malloc'd (n entries), caller frees. */
+int cons_pg_read_skips(cons_pg_t *pg, const char *origin, int64_t **ids, xdcr_lsn_t **lsns,
+                       size_t *n, xdcr_error_t *err);
+
+/* Record or clear a halted partition in <schema>.halts (outside a batch). */
+int cons_pg_record_halt(cons_pg_t *pg, const cons_halt_row_t *h, xdcr_error_t *err);
+int cons_pg_clear_halt(cons_pg_t *pg, const char *origin, const char *topic, int32_t partition,
+                       xdcr_error_t *err);
+
+/* ---- batches: one target transaction, one origin ------------------------------------------ */
+
+/* Set the session's replication origin to xdcr_<origin> (created when missing), enter pipeline
+ * mode and open the transaction. */
+int cons_pg_begin(cons_pg_t *pg, const char *origin, xdcr_error_t *err);
+bool cons_pg_in_batch(const cons_pg_t *pg);
+
+/*
+ * Queue one change of msg (offset: its Kafka offset, for error attribution). Looks the table up
+ * (XDCR_ESCHEMA listing every mismatch), builds and prepares the statement on first use.
+ * Changes to tables of the consumer's own schema and MESSAGE changes are ignored; TRUNCATE
+ * follows the policy. A failure of an earlier statement may surface here.
+ */
+int cons_pg_apply_change(cons_pg_t *pg, const xdcr_message_t *msg, const xdcr_change_t *ch,
+                         int64_t offset, xdcr_error_t *err);
+
+/* Queue the position write, a dead letter, or a finished skip request with its audit row. */
+int cons_pg_put_position(cons_pg_t *pg, const cons_pos_write_t *w, xdcr_error_t *err);
+int cons_pg_put_dead_letter(cons_pg_t *pg, const cons_dead_letter_t *d, xdcr_error_t *err);
+int cons_pg_put_skip_done(cons_pg_t *pg, const cons_skip_done_t *s, xdcr_error_t *err);
+
+/* Wait until every queued statement has been executed (results read), e.g. at a crash point. */
+int cons_pg_wait_results(cons_pg_t *pg, xdcr_error_t *err);
+
+/*
+ * pg_replication_origin_xact_setup(origin_lsn, origin_time) when origin_lsn != 0, COMMIT, and
+ * wait for every result. On failure the batch is rolled back (nothing committed) and
+ * cons_pg_failure() says where it failed; XDCR_ESTATE (retriable) when the position row was
+ * changed by someone else (operator action, another consumer).
+ */
+int cons_pg_commit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
+                   cons_pg_stats_t *stats, xdcr_error_t *err);
+
+/* Abandon the open batch (ROLLBACK). Disconnects when the session is unusable. */
+void cons_pg_rollback(cons_pg_t *pg);
+
+/* Details of the last failed batch. */
+const cons_pg_failure_t *cons_pg_failure(const cons_pg_t *pg);
+
+#endif

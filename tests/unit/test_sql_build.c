@@ -1,0 +1,311 @@
+/*
+ * test_sql_build.c - the consumer's SQL text (consumer/sql_build.c): identifier and literal
+ * quoting, upserts, updates that leave unchanged-TOAST columns alone and upsert a missing row,
+ * composite and changed keys, deletes, truncate, and the schema DDL.
+ */
+#include "sql_build.h"
+#include "xdcr/error.h"
+#include "xdcr_test.h"
+
+#include <string.h>
+
+static void add_col(cons_table_t *t, const char *name, const char *type, uint32_t pk_pos)
+{
+    cons_tcol_t c;
+
+    memset(&c, 0, sizeof(c));
+    c.name = (char *)(uintptr_t)name;
+    c.type_name = (char *)(uintptr_t)type;
+    c.type_oid = 25;
+    c.pk_pos = pk_pos;
+    CU_ASSERT_EQUAL_FATAL(cons_table_add_column(t, &c), 0);
+}
+
+/* public.items (id integer PRIMARY KEY, name text, doc text) */
+static cons_table_t *simple_table(void)
+{
+    cons_table_t *t = cons_table_new("public", "items", 16384, 'r');
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    add_col(t, "id", "integer", 1);
+    add_col(t, "name", "text", 0);
+    add_col(t, "doc", "text", 0);
+    CU_ASSERT_EQUAL_FATAL(cons_table_finish(t), 0);
+    return t;
+}
+
+/*
+ * "Sales"."Order ""Lines""" ("Qty" integer, "order" bigint, "tenant-id" text, "note" text,
+ * PRIMARY KEY ("tenant-id", "order")): key order differs from column order.
+ */
+static cons_table_t *tricky_table(void)
+{
+    cons_table_t *t = cons_table_new("Sales", "Order \"Lines\"", 16385, 'r');
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    add_col(t, "Qty", "integer", 0);
+    add_col(t, "order", "bigint", 2);
+    add_col(t, "tenant-id", "text", 1);
+    add_col(t, "note", "text", 0);
+    CU_ASSERT_EQUAL_FATAL(cons_table_finish(t), 0);
+    return t;
+}
+
+static void test_sql_quote_ident_and_literal(void)
+{
+    sql_buf_t b;
+
+    sql_buf_init(&b);
+    sql_append_ident(&b, "simple");
+    sql_append(&b, " ");
+    sql_append_ident(&b, "Mixed Case");
+    sql_append(&b, " ");
+    sql_append_ident(&b, "a\"b\"\"c");
+    sql_append(&b, " ");
+    sql_append_ident(&b, "select");
+    sql_append(&b, " ");
+    sql_append_qualified(&b, "my.schema",
+                         "t\xc3\xa4"
+                         "ble");
+    sql_append(&b, " ");
+    sql_append_literal(&b, "it's \\ \"ok\"");
+    CU_ASSERT_EQUAL(sql_buf_status(&b), 0);
+    CU_ASSERT_STRING_EQUAL(b.data, "\"simple\" \"Mixed Case\" \"a\"\"b\"\"\"\"c\" \"select\" "
+                                   "\"my.schema\".\"t\xc3\xa4"
+                                   "ble\" 'it''s \\ \"ok\"'");
+    sql_buf_free(&b);
+}
+
+static void test_sql_upsert_simple(void)
+{
+    cons_table_t *t = simple_table();
+    sql_buf_t b;
+    uint32_t cols[] = {0, 1, 2};
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_upsert(&b, t, cols, 3), 0);
+    CU_ASSERT_STRING_EQUAL(b.data,
+                           "INSERT INTO \"public\".\"items\" (\"id\", \"name\", \"doc\") VALUES "
+                           "($1, $2, $3) ON CONFLICT (\"id\") DO UPDATE SET \"name\" = "
+                           "EXCLUDED.\"name\", \"doc\" = EXCLUDED.\"doc\"");
+    sql_buf_free(&b);
+    cons_table_free(t);
+}
+
+static void test_sql_upsert_key_only_does_nothing_on_conflict(void)
+{
+    cons_table_t *t = simple_table();
+    sql_buf_t b;
+    uint32_t cols[] = {0};
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_upsert(&b, t, cols, 1), 0);
+    CU_ASSERT_STRING_EQUAL(b.data, "INSERT INTO \"public\".\"items\" (\"id\") VALUES ($1) ON "
+                                   "CONFLICT (\"id\") DO NOTHING");
+    sql_buf_free(&b);
+    cons_table_free(t);
+}
+
+static void test_sql_upsert_composite_key_and_tricky_names(void)
+{
+    cons_table_t *t = tricky_table();
+    sql_buf_t b;
+    uint32_t cols[] = {0, 1, 2, 3};
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_upsert(&b, t, cols, 4), 0);
+    CU_ASSERT_STRING_EQUAL(
+        b.data, "INSERT INTO \"Sales\".\"Order \"\"Lines\"\"\" (\"Qty\", \"order\", "
+                "\"tenant-id\", \"note\") VALUES ($1, $2, $3, $4) ON CONFLICT (\"tenant-id\", "
+                "\"order\") DO UPDATE SET \"Qty\" = EXCLUDED.\"Qty\", \"note\" = "
+                "EXCLUDED.\"note\"");
+    sql_buf_free(&b);
+    cons_table_free(t);
+}
+
+static void test_sql_upsert_rejects_missing_key_column(void)
+{
+    cons_table_t *t = tricky_table();
+    sql_buf_t b;
+    uint32_t cols[] = {0, 1, 3}; /* no "tenant-id" */
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_upsert(&b, t, cols, 3), XDCR_EINVAL);
+    CU_ASSERT_EQUAL(sql_build_upsert(&b, t, cols, 0), XDCR_EINVAL);
+    sql_buf_free(&b);
+    cons_table_free(t);
+}
+
+static void test_sql_update_leaves_unchanged_toast_out(void)
+{
+    cons_table_t *t = simple_table();
+    sql_buf_t b;
+    uint32_t set[] = {1}; /* "doc" was unchanged TOAST: not in the SET list */
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_update(&b, t, set, 1, false), 0);
+    CU_ASSERT_STRING_EQUAL(
+        b.data, "WITH upd AS (UPDATE \"public\".\"items\" SET \"name\" = $1 WHERE \"id\" = $2 "
+                "RETURNING 1) INSERT INTO \"public\".\"items\" (\"name\", \"id\") SELECT $1, $2 "
+                "WHERE NOT EXISTS (SELECT 1 FROM upd) ON CONFLICT (\"id\") DO UPDATE SET "
+                "\"name\" = EXCLUDED.\"name\"");
+    CU_ASSERT_PTR_NULL(strstr(b.data, "doc"));
+    sql_buf_free(&b);
+    cons_table_free(t);
+}
+
+static void test_sql_update_composite_key(void)
+{
+    cons_table_t *t = tricky_table();
+    sql_buf_t b;
+    uint32_t set[] = {0, 3};
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_update(&b, t, set, 2, false), 0);
+    CU_ASSERT_STRING_EQUAL(
+        b.data, "WITH upd AS (UPDATE \"Sales\".\"Order \"\"Lines\"\"\" SET \"Qty\" = $1, "
+                "\"note\" = $2 WHERE \"tenant-id\" = $3 AND \"order\" = $4 RETURNING 1) INSERT "
+                "INTO \"Sales\".\"Order \"\"Lines\"\"\" (\"Qty\", \"note\", \"tenant-id\", "
+                "\"order\") SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM upd) ON "
+                "CONFLICT (\"tenant-id\", \"order\") DO UPDATE SET \"Qty\" = EXCLUDED.\"Qty\", "
+                "\"note\" = EXCLUDED.\"note\"");
+    sql_buf_free(&b);
+    cons_table_free(t);
+}
+
+static void test_sql_update_changed_key_matches_old_key(void)
+{
+    cons_table_t *t = tricky_table();
+    sql_buf_t b;
+    uint32_t set[] = {1, 2, 3}; /* new key plus "note"; "Qty" unchanged TOAST */
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_update(&b, t, set, 3, true), 0);
+    CU_ASSERT_STRING_EQUAL(
+        b.data, "WITH upd AS (UPDATE \"Sales\".\"Order \"\"Lines\"\"\" SET \"order\" = $1, "
+                "\"tenant-id\" = $2, \"note\" = $3 WHERE \"tenant-id\" = $4 AND \"order\" = $5 "
+                "RETURNING 1) INSERT INTO \"Sales\".\"Order \"\"Lines\"\"\" (\"order\", "
+                "\"tenant-id\", \"note\") SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM upd) "
+                "ON CONFLICT (\"tenant-id\", \"order\") DO UPDATE SET \"note\" = "
+                "EXCLUDED.\"note\"");
+    sql_buf_free(&b);
+    cons_table_free(t);
+}
+
+static void test_sql_update_with_nothing_to_set(void)
+{
+    cons_table_t *t = simple_table();
+    sql_buf_t b;
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_update(&b, t, NULL, 0, false), 0);
+    CU_ASSERT_STRING_EQUAL(
+        b.data, "WITH upd AS (SELECT 1 FROM \"public\".\"items\" WHERE \"id\" = $1) INSERT INTO "
+                "\"public\".\"items\" (\"id\") SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM upd) ON "
+                "CONFLICT (\"id\") DO NOTHING");
+    sql_buf_free(&b);
+    cons_table_free(t);
+}
+
+static void test_sql_update_rejects_inconsistent_key_sets(void)
+{
+    cons_table_t *t = tricky_table();
+    sql_buf_t b;
+    uint32_t with_key[] = {0, 1};
+    uint32_t partial_key[] = {1, 3};
+
+    sql_buf_init(&b);
+    /* key columns in SET although the key did not change */
+    CU_ASSERT_EQUAL(sql_build_update(&b, t, with_key, 2, false), XDCR_EINVAL);
+    /* a changed key must set every key column */
+    CU_ASSERT_EQUAL(sql_build_update(&b, t, partial_key, 2, true), XDCR_EINVAL);
+    sql_buf_free(&b);
+    cons_table_free(t);
+}
+
+static void test_sql_delete_by_composite_key(void)
+{
+    cons_table_t *t = tricky_table();
+    sql_buf_t b;
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_delete(&b, t), 0);
+    CU_ASSERT_STRING_EQUAL(b.data, "DELETE FROM \"Sales\".\"Order \"\"Lines\"\"\" WHERE "
+                                   "\"tenant-id\" = $1 AND \"order\" = $2");
+    sql_buf_free(&b);
+    cons_table_free(t);
+}
+
+static void test_sql_no_primary_key_is_rejected(void)
+{
+    cons_table_t *t = cons_table_new("public", "nokey", 1, 'r');
+    sql_buf_t b;
+    uint32_t cols[] = {0};
+
+    add_col(t, "a", "text", 0);
+    CU_ASSERT_EQUAL(cons_table_finish(t), 0);
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_upsert(&b, t, cols, 1), XDCR_EINVAL);
+    CU_ASSERT_EQUAL(sql_build_update(&b, t, cols, 1, false), XDCR_EINVAL);
+    CU_ASSERT_EQUAL(sql_build_delete(&b, t), XDCR_EINVAL);
+    sql_buf_free(&b);
+    cons_table_free(t);
+}
+
+static void test_sql_truncate(void)
+{
+    cons_table_t *a = simple_table();
+    cons_table_t *c = tricky_table();
+    const cons_table_t *ts[] = {a, c};
+    sql_buf_t b;
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_truncate(&b, ts, 1, false, false), 0);
+    CU_ASSERT_STRING_EQUAL(b.data, "TRUNCATE \"public\".\"items\"");
+    sql_buf_reset(&b);
+    CU_ASSERT_EQUAL(sql_build_truncate(&b, ts, 2, true, true), 0);
+    CU_ASSERT_STRING_EQUAL(b.data, "TRUNCATE \"public\".\"items\", \"Sales\".\"Order "
+                                   "\"\"Lines\"\"\" RESTART IDENTITY CASCADE");
+    CU_ASSERT_EQUAL(sql_build_truncate(&b, ts, 0, false, false), XDCR_EINVAL);
+    sql_buf_free(&b);
+    cons_table_free(a);
+    cons_table_free(c);
+}
+
+static void test_sql_schema_ddl_quotes_schema_everywhere(void)
+{
+    sql_buf_t b;
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_schema_ddl(&b, "My\"Xdcr"), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "CREATE SCHEMA IF NOT EXISTS \"My\"\"Xdcr\";"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "CREATE TABLE IF NOT EXISTS \"My\"\"Xdcr\".positions"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "FUNCTION \"My\"\"Xdcr\".skip_transaction("));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "FUNCTION \"My\"\"Xdcr\".accept_gap("));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "VIEW \"My\"\"Xdcr\".lag"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "PRIMARY KEY (origin, topic, partition)"));
+    CU_ASSERT_PTR_NULL(strchr(b.data, '@'));
+    sql_buf_free(&b);
+}
+
+int main(void)
+{
+    static const xdcr_test_case_t cases[] = {
+        XDCR_TEST(test_sql_quote_ident_and_literal),
+        XDCR_TEST(test_sql_upsert_simple),
+        XDCR_TEST(test_sql_upsert_key_only_does_nothing_on_conflict),
+        XDCR_TEST(test_sql_upsert_composite_key_and_tricky_names),
+        XDCR_TEST(test_sql_upsert_rejects_missing_key_column),
+        XDCR_TEST(test_sql_update_leaves_unchanged_toast_out),
+        XDCR_TEST(test_sql_update_composite_key),
+        XDCR_TEST(test_sql_update_changed_key_matches_old_key),
+        XDCR_TEST(test_sql_update_with_nothing_to_set),
+        XDCR_TEST(test_sql_update_rejects_inconsistent_key_sets),
+        XDCR_TEST(test_sql_delete_by_composite_key),
+        XDCR_TEST(test_sql_no_primary_key_is_rejected),
+        XDCR_TEST(test_sql_truncate),
+        XDCR_TEST(test_sql_schema_ddl_quotes_schema_everywhere),
+        XDCR_TEST_END};
+
+    return xdcr_test_run("sql_build", cases);
+}
