@@ -1036,9 +1036,16 @@ static int builtin_arg(int argc, char *const *argv, int *i, xdcr_config_cli_t *c
             return xdcr_error_set(err, XDCR_ECONFIG, false, "option --config requires a value");
         return 1;
     }
-    if (nlen == 4 && strncmp(name, "help", 4) == 0)
+    if (nlen == 4 && strncmp(name, "help", 4) == 0) {
         cli->help = true;
-    else if (nlen == 7 && strncmp(name, "version", 7) == 0)
+        if (eq == NULL)
+            return 1;
+        if (strcmp(eq + 1, "markdown") != 0)
+            return xdcr_error_set(err, XDCR_ECONFIG, false,
+                                  "option --help takes no value or \"markdown\"");
+        cli->help_markdown = true;
+        return 1;
+    } else if (nlen == 7 && strncmp(name, "version", 7) == 0)
         cli->version = true;
     else if (nlen == 12 && strncmp(name, "check-config", 12) == 0)
         cli->check_config = true;

@@ -65,6 +65,7 @@ typedef struct xdcr_config_spec {
 /* What the command line asked for besides options. */
 typedef struct xdcr_config_cli {
     bool help;               /* --help / -h */
+    bool help_markdown;      /* --help=markdown: the option reference as Markdown (docs/) */
     bool version;            /* --version */
     bool check_config;       /* --check-config */
     const char *config_path; /* -c FILE / --config FILE / --config=FILE (points into argv) */

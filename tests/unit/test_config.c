@@ -492,7 +492,8 @@ static void test_config_rejects_bad_arguments(void)
     assert_load_error(VEC("-c"), NO_ENV, "option -c requires a value");
     assert_load_error(VEC("--config"), NO_ENV, "option --config requires a value");
     assert_load_error(VEC("--config="), NO_ENV, "option --config requires a value");
-    assert_load_error(VEC("--help=yes"), NO_ENV, "option --help does not take a value");
+    assert_load_error(VEC("--help=yes"), NO_ENV, "option --help takes no value or \"markdown\"");
+    assert_load_error(VEC("--version=1"), NO_ENV, "option --version does not take a value");
     assert_load_error(VEC("--=x"), NO_ENV, "missing option name after \"--\"");
     assert_load_error(VEC("--kafka."), NO_ENV,
                       "unknown configuration key \"kafka.\" (flag --kafka.)");
@@ -505,6 +506,11 @@ static void test_config_cli_reports_help_version_and_check_config(void)
     /* --help and --version need no valid configuration: required keys are not checked. */
     CU_ASSERT_EQUAL(load(&l, VEC("--help"), NO_ENV), 0);
     CU_ASSERT_TRUE(l.cli.help);
+    CU_ASSERT_FALSE(l.cli.help_markdown);
+    unload(&l);
+    CU_ASSERT_EQUAL(load(&l, VEC("--help=markdown"), NO_ENV), 0);
+    CU_ASSERT_TRUE(l.cli.help);
+    CU_ASSERT_TRUE(l.cli.help_markdown);
     unload(&l);
     CU_ASSERT_EQUAL(load(&l, VEC("-h"), VEC("XDCR_BATCH_ROWS=bad")), 0);
     CU_ASSERT_TRUE(l.cli.help);
