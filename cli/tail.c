@@ -59,6 +59,23 @@ static json_t *value_json(const xdcr_value_t *v)
     return json_stringn(v->data, v->len);
 }
 
+static json_t *hex_json(const char *data, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *buf = malloc(len * 2 + 1);
+    json_t *j;
+
+    if (buf == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        buf[2 * i] = digits[(unsigned char)data[i] >> 4];
+        buf[2 * i + 1] = digits[(unsigned char)data[i] & 15];
+    }
+    j = json_stringn(buf, len * 2);
+    free(buf);
+    return j;
+}
+
 static json_t *row_json(const xdcr_relation_t *rel, const xdcr_value_t *vals)
 {
     json_t *o = json_object();
@@ -87,8 +104,17 @@ static json_t *change_json(const xdcr_message_t *m, const xdcr_change_t *c)
         json_object_set_new(o, "cascade", json_boolean(c->cascade));
         json_object_set_new(o, "restart_identity", json_boolean(c->restart_identity));
     } else if (c->op == XDCR_OP_MESSAGE) {
+        json_t *text = NULL;
+
         json_object_set_new(o, "prefix", json_string(c->prefix));
-        json_object_set_new(o, "content", json_stringn(c->content, c->content_len));
+        /* the bytes may be anything: as text only when they are valid UTF-8 without NUL */
+        if (c->content_len == 0)
+            text = json_string("");
+        else if (memchr(c->content, '\0', c->content_len) == NULL)
+            text = json_stringn(c->content, c->content_len);
+        if (text != NULL)
+            json_object_set_new(o, "content", text);
+        json_object_set_new(o, "content_hex", hex_json(c->content, c->content_len));
     } else {
         const xdcr_relation_t *r = &m->rels[c->rel];
         json_t *types = json_object();
@@ -197,6 +223,7 @@ static int parse_args(int argc, char **argv, tail_opts_t *o, rd_kafka_conf_t *co
                                              {"count", required_argument, NULL, 'c'},
                                              {"idle-ms", required_argument, NULL, 'i'},
                                              {"raw", no_argument, NULL, 'r'},
+                                             {"follow", no_argument, NULL, 'f'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     char errbuf[256];

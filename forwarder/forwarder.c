@@ -6,6 +6,12 @@
  */
 #include "forwarder.h"
 
+#include "kafka_producer.h"
+#include "pg_stream.h"
+#include "pgoutput.h"
+#include "xdcr/ack_tracker.h"
+#include "xdcr/event.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -16,18 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kafka_producer.h"
-#include "pg_stream.h"
-#include "pgoutput.h"
-#include "xdcr/ack_tracker.h"
-#include "xdcr/event.h"
-
 typedef struct fwd_metrics {
     xdcr_series_t *txn_captured, *txn_published, *txn_skipped, *rows_captured;
     xdcr_series_t *msgs_produced, *msgs_delivered, *bytes_produced, *delivery_errors;
     xdcr_series_t *marks, *inflight_msgs, *inflight_bytes, *confirmed_lsn, *wal_lsn;
-    xdcr_series_t *retained_bytes, *producer_recreations, *restreams, *role_active,
-        *role_standby, *backpressure;
+    xdcr_series_t *retained_bytes, *producer_recreations, *restreams, *role_active, *role_standby,
+        *backpressure;
 } fwd_metrics_t;
 
 struct fwd {
@@ -42,13 +42,13 @@ struct fwd {
     xdcr_encoder_t *enc;
     fwd_pgo_t *dec;
     xdcr_source_t src;
-    bool have_source;   /* src identity known from a previous connection */
+    bool have_source; /* src identity known from a previous connection */
 
     fwd_role_t role;
     bool streaming;
     bool standby_logged;
     int64_t backoff_ms;
-    int64_t retry_at_ms;  /* monotonic: do not reconnect before */
+    int64_t retry_at_ms; /* monotonic: do not reconnect before */
 
     /* the open source transaction */
     bool in_txn, skip_txn, txn_started;
@@ -56,11 +56,11 @@ struct fwd {
     uint32_t txn_xid, txn_part, txn_ordinal, txn_rows;
     int64_t txn_commit_us;
 
-    xdcr_lsn_t stream_prev;   /* seq of the last message published in this stream, 0 at start */
-    xdcr_lsn_t mark_pos;      /* every transaction <= this is published or skipped */
-    xdcr_lsn_t received_lsn;  /* highest WAL position received */
-    xdcr_lsn_t sent_confirmed;/* flush position last reported to PostgreSQL */
-    xdcr_lsn_t wal_lsn;       /* source's current WAL position (monitoring connection) */
+    xdcr_lsn_t stream_prev;    /* seq of the last message published in this stream, 0 at start */
+    xdcr_lsn_t mark_pos;       /* every transaction <= this is published or skipped */
+    xdcr_lsn_t received_lsn;   /* highest WAL position received */
+    xdcr_lsn_t sent_confirmed; /* flush position last reported to PostgreSQL */
+    xdcr_lsn_t wal_lsn;        /* source's current WAL position (monitoring connection) */
     int64_t inflight_bytes;
     bool delivery_failed_logged;
 
@@ -167,8 +167,7 @@ static int register_metrics(fwd_t *f, xdcr_error_t *err)
         xdcr_metric_t *fam = xdcr_metrics_register(m, defs[i].name, defs[i].help, defs[i].type,
                                                    origin_label, NULL, 0, err);
         if (fam == NULL || (*defs[i].slot = xdcr_metric_series(fam, lv)) == NULL)
-            return xdcr_error_set(err, XDCR_ENOMEM, false, "could not register %s",
-                                  defs[i].name);
+            return xdcr_error_set(err, XDCR_ENOMEM, false, "could not register %s", defs[i].name);
     }
     {
         xdcr_metric_t *fam = xdcr_metrics_register(
@@ -239,7 +238,8 @@ static void on_delivery(void *ctx, const fwd_delivery_t *d)
         f->delivery_failed_logged = true;
         XDCR_LOG_KV(f->lg, XDCR_LOG_ERROR,
                     "kafka delivery failed; will re-stream from the last confirmed position",
-                    "error", d->errstr, "possibly_persisted", d->possibly_persisted ? "true" : "false");
+                    "error", d->errstr, "possibly_persisted",
+                    d->possibly_persisted ? "true" : "false");
     }
 }
 
@@ -247,8 +247,7 @@ static void on_delivery(void *ctx, const fwd_delivery_t *d)
 
 static bool is_backpressured(const fwd_t *f)
 {
-    return xdcr_ack_tracker_is_full(f->tracker) ||
-           f->inflight_bytes >= f->cfg->inflight_max_bytes;
+    return xdcr_ack_tracker_is_full(f->tracker) || f->inflight_bytes >= f->cfg->inflight_max_bytes;
 }
 
 static void maybe_send_status(fwd_t *f, bool force);
@@ -290,8 +289,13 @@ static int produce(fwd_t *f, xdcr_msg_type_t type, xdcr_lsn_t header_seq, xdcr_l
         maybe_send_status(f, false);
     }
     if (rc != 0) {
+        char s[XDCR_LSN_STRLEN];
+
         (void)xdcr_ack_tracker_fail(f->tracker, ticket, NULL);
-        return rc;
+        /* name the position: the operator must know which transaction could not be published */
+        return xdcr_error_prefix(err, "%s at %s",
+                                 type == XDCR_MSG_MARK ? "progress mark" : "transaction",
+                                 xdcr_lsn_format(header_seq, s));
     }
     f->inflight_bytes += (int64_t)len;
     xdcr_series_inc(f->m.msgs_produced, 1);
@@ -302,8 +306,8 @@ static int produce(fwd_t *f, xdcr_msg_type_t type, xdcr_lsn_t header_seq, xdcr_l
 
 static int begin_part(fwd_t *f, xdcr_error_t *err)
 {
-    return xdcr_encoder_txn_begin(f->enc, &f->src, f->txn_commit_lsn, f->stream_prev,
-                                  f->txn_xid, f->txn_commit_us, f->txn_part, err);
+    return xdcr_encoder_txn_begin(f->enc, &f->src, f->txn_commit_lsn, f->stream_prev, f->txn_xid,
+                                  f->txn_commit_us, f->txn_part, err);
 }
 
 /* Finish and produce the current part; last parts carry the commit's end LSN as confirm point. */
@@ -315,8 +319,8 @@ static int flush_part(fwd_t *f, bool last, xdcr_lsn_t end_lsn, xdcr_error_t *err
 
     if (rc != 0)
         return rc;
-    return produce(f, XDCR_MSG_TXN, last ? end_lsn : f->txn_commit_lsn, last ? end_lsn : 0,
-                   payload, len, err);
+    return produce(f, XDCR_MSG_TXN, last ? end_lsn : f->txn_commit_lsn, last ? end_lsn : 0, payload,
+                   len, err);
 }
 
 static int publish_mark(fwd_t *f, xdcr_error_t *err)
@@ -329,8 +333,8 @@ static int publish_mark(fwd_t *f, xdcr_error_t *err)
 
     if (seq == 0)
         return 0; /* nothing known yet */
-    rc = xdcr_encoder_mark(f->enc, &f->src, f->stream_prev, seq, wal, now_us(), &payload, &len,
-                           err);
+    rc =
+        xdcr_encoder_mark(f->enc, &f->src, f->stream_prev, seq, wal, now_us(), &payload, &len, err);
     if (rc != 0)
         return rc;
     rc = produce(f, XDCR_MSG_MARK, seq, seq, payload, len, err);
@@ -502,8 +506,7 @@ static void maybe_send_status(fwd_t *f, bool force)
     if (confirmed > f->sent_confirmed)
         crash_point(f, "before_confirm");
     if (fwd_pg_send_status(f->pg, f->received_lsn, confirmed, !force, now_us(), &err) != 0) {
-        XDCR_LOG_KV(f->lg, XDCR_LOG_WARN, "could not send a status update", "error",
-                    err.message);
+        XDCR_LOG_KV(f->lg, XDCR_LOG_WARN, "could not send a status update", "error", err.message);
         return;
     }
     f->sent_confirmed = confirmed;
@@ -517,8 +520,7 @@ static void refresh_positions(fwd_t *f)
     xdcr_error_t err;
 
     if (fwd_pg_positions(f->pg, f->cfg->slot_name, &pos, &err) != 0) {
-        XDCR_LOG_KV(f->lg, XDCR_LOG_DEBUG, "could not read source positions", "error",
-                    err.message);
+        XDCR_LOG_KV(f->lg, XDCR_LOG_DEBUG, "could not read source positions", "error", err.message);
         return;
     }
     f->wal_lsn = pos.wal_lsn;
@@ -625,6 +627,13 @@ static int start_stream(fwd_t *f, xdcr_error_t *err)
     f->streaming = true;
     f->in_txn = false;
     f->stream_prev = 0;
+    /*
+     * A new stream re-sends everything after start: what the previous stream saw beyond it
+     * (keepalives, commits whose delivery then failed) is not published in this one yet. A mark
+     * carrying the old position would tell consumers those transactions are done (and skip them
+     * when they come) and confirm them to PostgreSQL.
+     */
+    f->mark_pos = start;
     f->standby_logged = false;
     f->backoff_ms = f->cfg->backoff_initial_ms;
     f->next_mark_ms = mono_ms() + f->cfg->heartbeat_ms;
@@ -646,6 +655,25 @@ fail:
  * starts again at the confirmed LSN, which is where the next stream begins: what was produced
  * after it is produced again (duplicates with the same seq, never gaps).
  */
+/*
+ * Forget the transaction part the stopped stream was building (read_stream returns mid-transaction
+ * under backpressure or after a failed delivery): the next stream sends that transaction again,
+ * and a part left open would make its first begin fail.
+ */
+static void abandon_part(fwd_t *f)
+{
+    const char *payload;
+    size_t len;
+
+    if (xdcr_encoder_size(f->enc) > 0 &&
+        xdcr_encoder_txn_finish(f->enc, false, 0, &payload, &len, NULL) != 0) {
+        /* out of memory closing it: start over with a fresh encoder */
+        xdcr_encoder_free(f->enc);
+        f->enc = xdcr_encoder_new();
+    }
+    f->txn_started = false;
+}
+
 static int end_stream(fwd_t *f, const char *why, xdcr_error_t *err)
 {
     xdcr_error_t ferr;
@@ -659,6 +687,7 @@ static int end_stream(fwd_t *f, const char *why, xdcr_error_t *err)
     fwd_pg_disconnect(f->pg);
     f->streaming = false;
     f->in_txn = false;
+    abandon_part(f);
     if (failed || fatal)
         fwd_kafka_purge_queued(f->kafka);
     deadline = mono_ms() + 120000;
@@ -781,8 +810,10 @@ static int drain(fwd_t *f, xdcr_error_t *err)
         maybe_send_status(f, false);
     }
     while (xdcr_ack_tracker_in_flight(f->tracker) > 0 && mono_ms() < deadline &&
-           !xdcr_ack_tracker_is_failed(f->tracker))
+           !xdcr_ack_tracker_is_failed(f->tracker)) {
         fwd_kafka_poll(f->kafka, 50);
+        maybe_send_status(f, false); /* confirm as deliveries arrive; keep the walsender alive */
+    }
     if (f->streaming)
         maybe_send_status(f, true);
     fwd_pg_disconnect(f->pg);
@@ -810,8 +841,8 @@ int fwd_run(fwd_t *f, xdcr_error_t *err)
             f->kafka = fwd_kafka_new(&f->cfg->kafka, f->cfg->topic, on_delivery, f, f->lg, &e);
             if (f->kafka == NULL) {
                 publish_status(f, &e);
-                XDCR_LOG_KV(f->lg, XDCR_LOG_ERROR, "could not create the Kafka producer",
-                            "error", e.message);
+                XDCR_LOG_KV(f->lg, XDCR_LOG_ERROR, "could not create the Kafka producer", "error",
+                            e.message);
                 backoff(f);
                 continue;
             }
@@ -822,7 +853,8 @@ int fwd_run(fwd_t *f, xdcr_error_t *err)
         }
         if (!f->streaming) {
             if (now < f->retry_at_ms) {
-                fwd_kafka_poll(f->kafka, (int)(f->retry_at_ms - now < 100 ? f->retry_at_ms - now : 100));
+                fwd_kafka_poll(f->kafka,
+                               (int)(f->retry_at_ms - now < 100 ? f->retry_at_ms - now : 100));
                 continue;
             }
             rc = start_stream(f, &e);
@@ -830,13 +862,13 @@ int fwd_run(fwd_t *f, xdcr_error_t *err)
                 set_role(f, FWD_ROLE_STANDBY);
                 if (!f->standby_logged) {
                     XDCR_LOG_KV(f->lg, XDCR_LOG_INFO,
-                                "slot is active in another forwarder; waiting as a standby",
-                                "slot", f->cfg->slot_name);
+                                "slot is active in another forwarder; waiting as a standby", "slot",
+                                f->cfg->slot_name);
                     f->standby_logged = true;
                 }
-                f->retry_at_ms = mono_ms() + (f->cfg->backoff_initial_ms * 4 < 2000
-                                                  ? f->cfg->backoff_initial_ms * 4
-                                                  : 2000);
+                f->retry_at_ms =
+                    mono_ms() +
+                    (f->cfg->backoff_initial_ms * 4 < 2000 ? f->cfg->backoff_initial_ms * 4 : 2000);
                 continue;
             }
             if (rc != 0) {
@@ -845,8 +877,8 @@ int fwd_run(fwd_t *f, xdcr_error_t *err)
                     *err = e;
                     return rc;
                 }
-                XDCR_LOG_KV(f->lg, XDCR_LOG_WARN, "could not start streaming; retrying",
-                            "error", e.message);
+                XDCR_LOG_KV(f->lg, XDCR_LOG_WARN, "could not start streaming; retrying", "error",
+                            e.message);
                 backoff(f);
                 continue;
             }
@@ -868,8 +900,7 @@ int fwd_run(fwd_t *f, xdcr_error_t *err)
                 *err = e;
                 return rc;
             }
-            XDCR_LOG_KV(f->lg, XDCR_LOG_WARN, "replication stream interrupted", "error",
-                        e.message);
+            XDCR_LOG_KV(f->lg, XDCR_LOG_WARN, "replication stream interrupted", "error", e.message);
             (void)end_stream(f, "replication stream interrupted", &e);
             continue;
         }

@@ -6,13 +6,13 @@
 #ifndef FWD_FORWARDER_H
 #define FWD_FORWARDER_H
 
-#include <signal.h>
-#include <stdbool.h>
-
 #include "fwd_config.h"
 #include "xdcr/error.h"
 #include "xdcr/log.h"
 #include "xdcr/metrics.h"
+
+#include <signal.h>
+#include <stdbool.h>
 
 typedef struct fwd fwd_t;
 
@@ -27,9 +27,9 @@ typedef struct fwd_env {
     const fwd_config_t *cfg;
     const xdcr_log_t *lg;
     xdcr_metrics_t *metrics;
-    const char *password;              /* from pg.password_file, or NULL */
-    volatile sig_atomic_t *stop;       /* set by SIGTERM/SIGINT */
-    const char *crash_point;           /* test builds: _exit(99) at this named point, or NULL */
+    const char *password;        /* from pg.password_file, or NULL */
+    volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
+    const char *crash_point;     /* test builds: _exit(99) at this named point, or NULL */
 } fwd_env_t;
 
 fwd_t *fwd_new(const fwd_env_t *env, xdcr_error_t *err);

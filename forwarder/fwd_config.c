@@ -4,25 +4,27 @@
  */
 #include "fwd_config.h"
 
+#include "xdcr/event.h"
+
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "xdcr/event.h"
-
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 
-#define OPT(n, t, d, lo, hi, field, fl, en, h)                                                   \
-    {n, t, d, lo, hi, offsetof(fwd_config_t, field), fl, en, h}
+#define OPT(n, t, d, lo, hi, field, fl, en, h)                                                     \
+    {                                                                                              \
+        n, t, d, lo, hi, offsetof(fwd_config_t, field), fl, en, h                                  \
+    }
 
 static const xdcr_option_t fwd_options[] = {
     OPT("origin", XDCR_OPT_STRING, NULL, 0, -1, origin, XDCR_OPT_F_REQUIRED, NULL,
         "stable name of this source stream, unique in the deployment ([A-Za-z0-9._-], 1-63)"),
     OPT("pg.conninfo", XDCR_OPT_STRING, NULL, 0, -1, pg_conninfo, XDCR_OPT_F_REQUIRED, NULL,
         "libpq connection string of the source database (TLS via sslmode/sslrootcert)"),
-    OPT("pg.password_file", XDCR_OPT_STRING, NULL, 0, -1, pg_password_file, XDCR_OPT_F_FILE,
-        NULL, "file holding the PostgreSQL password (e.g. a mounted Kubernetes Secret)"),
+    OPT("pg.password_file", XDCR_OPT_STRING, NULL, 0, -1, pg_password_file, XDCR_OPT_F_FILE, NULL,
+        "file holding the PostgreSQL password (e.g. a mounted Kubernetes Secret)"),
     OPT("slot.name", XDCR_OPT_STRING, NULL, 0, -1, slot_name, 0, NULL,
         "logical replication slot (default xdcr_<origin>)"),
     OPT("slot.create", XDCR_OPT_BOOL, "false", 0, -1, slot_create, 0, NULL,
@@ -35,23 +37,22 @@ static const xdcr_option_t fwd_options[] = {
         "tables for a created publication (schema.table, comma separated); empty = all tables"),
     OPT("topic", XDCR_OPT_STRING, NULL, 0, -1, topic, 0, NULL,
         "Kafka topic of this origin (default xdcr.<origin>.changes)"),
-    OPT("message.max_bytes", XDCR_OPT_SIZE, "512kB", 4096, 64 * 1024 * 1024, message_max_bytes,
-        0, NULL, "largest payload of one Kafka message; larger transactions are split"),
+    OPT("message.max_bytes", XDCR_OPT_SIZE, "512kB", 4096, 64 * 1024 * 1024, message_max_bytes, 0,
+        NULL, "largest payload of one Kafka message; larger transactions are split"),
     OPT("heartbeat.interval", XDCR_OPT_DURATION, "1s", 50, 3600000, heartbeat_ms, 0, NULL,
         "interval of progress marks published in order with the data"),
     OPT("status.interval", XDCR_OPT_DURATION, "1s", 50, 30000, status_ms, 0, NULL,
         "interval of standby status updates to PostgreSQL (keep below wal_sender_timeout)"),
     OPT("forward_origins", XDCR_OPT_BOOL, "false", 0, -1, forward_origins, 0, NULL,
         "also forward transactions applied under a replication origin (breaks loop prevention)"),
-    OPT("inflight.max_messages", XDCR_OPT_INT, "20000", 1, 10000000, inflight_max_messages, 0,
-        NULL, "Kafka messages in flight before the forwarder stops reading WAL"),
-    OPT("inflight.max_bytes", XDCR_OPT_SIZE, "64MB", 65536, (int64_t)1 << 40,
-        inflight_max_bytes, 0, NULL,
-        "payload bytes in flight before the forwarder stops reading WAL"),
+    OPT("inflight.max_messages", XDCR_OPT_INT, "20000", 1, 10000000, inflight_max_messages, 0, NULL,
+        "Kafka messages in flight before the forwarder stops reading WAL"),
+    OPT("inflight.max_bytes", XDCR_OPT_SIZE, "64MB", 65536, (int64_t)1 << 40, inflight_max_bytes, 0,
+        NULL, "payload bytes in flight before the forwarder stops reading WAL"),
     OPT("drain.timeout", XDCR_OPT_DURATION, "10s", 0, 600000, drain_timeout_ms, 0, NULL,
         "on SIGTERM, how long to wait for Kafka deliveries before exiting"),
-    OPT("retry.backoff_initial", XDCR_OPT_DURATION, "250ms", 10, 60000, backoff_initial_ms, 0,
-        NULL, "first delay before reconnecting after an error"),
+    OPT("retry.backoff_initial", XDCR_OPT_DURATION, "250ms", 10, 60000, backoff_initial_ms, 0, NULL,
+        "first delay before reconnecting after an error"),
     OPT("retry.backoff_max", XDCR_OPT_DURATION, "30s", 100, 600000, backoff_max_ms, 0, NULL,
         "largest delay between reconnect attempts"),
     OPT("log.level", XDCR_OPT_ENUM, "info", 0, -1, log_level, 0, log_levels,
@@ -96,6 +97,7 @@ static char *derive_name(const char *prefix, const char *origin, const char *suf
 int fwd_config_load(fwd_config_t *cfg, char *const *envp, int argc, char *const *argv,
                     xdcr_config_cli_t *cli, xdcr_error_t *err)
 {
+    const char *bootstrap;
     int rc;
 
     memset(cfg, 0, sizeof(*cfg));
@@ -118,7 +120,8 @@ int fwd_config_load(fwd_config_t *cfg, char *const *envp, int argc, char *const 
     if (cfg->backoff_initial_ms > cfg->backoff_max_ms)
         return xdcr_error_set(err, XDCR_ECONFIG, false,
                               "retry.backoff_initial must not exceed retry.backoff_max");
-    if (xdcr_kv_list_get(&cfg->kafka, "bootstrap.servers") == NULL)
+    bootstrap = xdcr_kv_list_get(&cfg->kafka, "bootstrap.servers");
+    if (bootstrap == NULL || bootstrap[0] == '\0') /* empty: a producer that never delivers */
         return xdcr_error_set(err, XDCR_ECONFIG, false,
                               "missing required configuration key \"kafka.bootstrap.servers\"");
     return 0;

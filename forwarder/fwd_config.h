@@ -5,11 +5,11 @@
 #ifndef FWD_CONFIG_H
 #define FWD_CONFIG_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "xdcr/config.h"
 #include "xdcr/log.h"
+
+#include <stdbool.h>
+#include <stdint.h>
 
 typedef struct fwd_config {
     char *origin;              /* stable origin name, [A-Za-z0-9._-]{1,63} */
@@ -30,10 +30,10 @@ typedef struct fwd_config {
     int64_t drain_timeout_ms;
     int64_t backoff_initial_ms;
     int64_t backoff_max_ms;
-    int log_level;             /* index into the level names */
-    char *http_listen;         /* host:port for /metrics etc., empty = off */
-    char *http_token_file;     /* optional bearer token file */
-    xdcr_kv_list_t kafka;      /* kafka.* pass-through, prefix removed */
+    int log_level;         /* index into the level names */
+    char *http_listen;     /* host:port for /metrics etc., empty = off */
+    char *http_token_file; /* optional bearer token file */
+    xdcr_kv_list_t kafka;  /* kafka.* pass-through, prefix removed */
 } fwd_config_t;
 
 extern const xdcr_config_spec_t fwd_config_spec;

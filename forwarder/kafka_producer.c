@@ -22,18 +22,13 @@ struct fwd_kafka {
 
 /* Defaults that make the producer safe; the user may override everything but these two. */
 static const char *const defaults[][2] = {
-    {"enable.idempotence", "true"},
-    {"acks", "all"},
-    {"compression.type", "lz4"},
-    {"linger.ms", "5"},
-    {"message.timeout.ms", "60000"},
-    {"queue.buffering.max.kbytes", "262144"},
-    {"client.id", "xdcr-forwarder"},
-    {"socket.keepalive.enable", "true"},
+    {"enable.idempotence", "true"},  {"acks", "all"},
+    {"compression.type", "lz4"},     {"linger.ms", "5"},
+    {"message.timeout.ms", "60000"}, {"queue.buffering.max.kbytes", "262144"},
+    {"client.id", "xdcr-forwarder"}, {"socket.keepalive.enable", "true"},
 };
 
-static int conf_setter(void *ctx, const char *key, const char *value, char *errbuf,
-                       size_t errlen)
+static int conf_setter(void *ctx, const char *key, const char *value, char *errbuf, size_t errlen)
 {
     return rd_kafka_conf_set(ctx, key, value, errbuf, errlen) == RD_KAFKA_CONF_OK ? 0 : -1;
 }
@@ -159,8 +154,7 @@ fwd_kafka_t *fwd_kafka_new(const xdcr_kv_list_t *kafka, const char *topic, fwd_d
     rd_kafka_conf_set_log_cb(conf, log_cb);
     k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errbuf, sizeof(errbuf));
     if (k->rk == NULL) {
-        xdcr_error_set(err, XDCR_ECONFIG, false, "could not create the Kafka producer: %s",
-                       errbuf);
+        xdcr_error_set(err, XDCR_ECONFIG, false, "could not create the Kafka producer: %s", errbuf);
         goto fail; /* conf is still ours on failure */
     }
     conf = NULL;
@@ -207,11 +201,11 @@ int fwd_kafka_produce(fwd_kafka_t *k, const char *key, const void *payload, size
     rd_kafka_header_add(hdrs, XDCR_HDR_FORMAT, -1, h->format, -1);
     rd_kafka_header_add(hdrs, XDCR_HDR_CRC, -1, h->crc, -1);
     rd_kafka_header_add(hdrs, XDCR_HDR_TYPE, -1, h->type, -1);
-    rc = rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-                           RD_KAFKA_V_KEY(key, strlen(key)),
-                           RD_KAFKA_V_VALUE((void *)(uintptr_t)payload, len),
-                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                           RD_KAFKA_V_OPAQUE((void *)(uintptr_t)ticket), RD_KAFKA_V_END);
+    rc = rd_kafka_producev(
+        k->rk, RD_KAFKA_V_RKT(k->rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+        RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)(uintptr_t)payload, len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)ticket), RD_KAFKA_V_END);
     if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
         return 0; /* headers now belong to librdkafka */
     rd_kafka_headers_destroy(hdrs);
@@ -219,8 +213,9 @@ int fwd_kafka_produce(fwd_kafka_t *k, const char *key, const void *payload, size
         return xdcr_error_set(err, XDCR_EFULL, true, "kafka producer queue is full");
     if (rc == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
         return xdcr_error_set(err, XDCR_ERANGE, false,
-                              "message of %zu bytes is larger than kafka.message.max.bytes: lower "
-                              "message.max_bytes",
+                              "message of %zu bytes is larger than kafka.message.max.bytes: raise "
+                              "it (and the topic's max.message.bytes), or lower message.max_bytes "
+                              "if it is above",
                               len);
     return xdcr_error_set(err, XDCR_EKAFKA, rc != RD_KAFKA_RESP_ERR__FATAL,
                           "could not produce to \"%s\": %s", k->topic, rd_kafka_err2str(rc));
@@ -270,8 +265,8 @@ int fwd_kafka_high_watermark(fwd_kafka_t *k, int timeout_ms, int64_t *hw, xdcr_e
     rd_kafka_resp_err_t rc =
         rd_kafka_query_watermark_offsets(k->rk, k->topic, 0, &low, &high, timeout_ms);
 
-    if (rc == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-        rc == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || rc == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
+    if (rc == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || rc == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+        rc == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
         *hw = 0;
         return 0;
     }

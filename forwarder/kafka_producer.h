@@ -6,25 +6,25 @@
 #ifndef FWD_KAFKA_PRODUCER_H
 #define FWD_KAFKA_PRODUCER_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "xdcr/config.h"
 #include "xdcr/error.h"
 #include "xdcr/event.h"
 #include "xdcr/log.h"
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 typedef struct fwd_kafka fwd_kafka_t;
 
 typedef struct fwd_delivery {
     uint64_t ticket;
-    size_t bytes;             /* payload bytes */
-    bool ok;                  /* acknowledged by every in-sync replica (acks=all) */
-    bool possibly_persisted;  /* failed, but may be in the log: never counted as success */
-    int64_t offset;           /* when ok */
+    size_t bytes;            /* payload bytes */
+    bool ok;                 /* acknowledged by every in-sync replica (acks=all) */
+    bool possibly_persisted; /* failed, but may be in the log: never counted as success */
+    int64_t offset;          /* when ok */
     int32_t partition;
-    char errstr[256];         /* when !ok */
+    char errstr[256]; /* when !ok */
 } fwd_delivery_t;
 
 typedef void (*fwd_delivery_fn)(void *ctx, const fwd_delivery_t *d);

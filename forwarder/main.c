@@ -2,12 +2,6 @@
  * main.c - xdcr-forwarder entry point: configuration, signals, secrets, the loop, exit status.
  * The only place that exits; the only mutable file-scope state is the stop flag.
  */
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
 #include "forwarder.h"
 #include "fwd_config.h"
 #include "kafka_producer.h"
@@ -15,6 +9,12 @@
 #include "xdcr/error.h"
 #include "xdcr/log.h"
 #include "xdcr/metrics.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -107,12 +107,12 @@ int main(int argc, char **argv)
         status = xdcr_error_exit_status(err.code);
         goto out;
     }
-    XDCR_LOG_KV(&lg, XDCR_LOG_INFO, "starting", "version", XDCR_VERSION, "topic", cfg.topic,
-                "slot", cfg.slot_name);
+    XDCR_LOG_KV(&lg, XDCR_LOG_INFO, "starting", "version", XDCR_VERSION, "topic", cfg.topic, "slot",
+                cfg.slot_name);
     rc = fwd_run(fwd, &err);
     if (rc != 0) {
-        XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "stopped on an unrecoverable error", "error",
-                    err.message, "code", xdcr_error_name(err.code));
+        XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "stopped on an unrecoverable error", "error", err.message,
+                    "code", xdcr_error_name(err.code));
         status = xdcr_error_exit_status(rc);
     }
 out:

@@ -14,14 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 struct fwd_pg {
     char *conninfo;
     char *password;
     const xdcr_log_t *lg;
-    PGconn *conn;    /* replication connection */
-    PGconn *mon;     /* monitoring connection */
-    char *copybuf;   /* last buffer from PQgetCopyData, freed on the next read */
+    PGconn *conn;  /* replication connection */
+    PGconn *mon;   /* monitoring connection */
+    char *copybuf; /* last buffer from PQgetCopyData, freed on the next read */
     bool streaming;
 };
 
@@ -134,8 +133,7 @@ static int result_error(PGconn *conn, PGresult *res, const char *what, xdcr_erro
 }
 
 /* Run a query expecting tuples or a command OK; *out gets the result on success. */
-static int exec(PGconn *conn, const char *sql, const char *what, PGresult **out,
-                xdcr_error_t *err)
+static int exec(PGconn *conn, const char *sql, const char *what, PGresult **out, xdcr_error_t *err)
 {
     PGresult *res = PQexec(conn, sql);
     ExecStatusType st = PQresultStatus(res);
@@ -201,6 +199,20 @@ int fwd_pg_connect(fwd_pg_t *pg, fwd_pg_ident_t *ident, xdcr_error_t *err)
     }
     PQclear(res);
     res = NULL;
+    /*
+     * pgoutput prints values with this session's output settings and converts them to its
+     * client_encoding: pin the settings a server's defaults could make lossy (extra_float_digits
+     * = 0), ambiguous for the target to read back (DateStyle SQL/German with zone abbreviations,
+     * DMY vs MDY) or not UTF-8 (a LATIN1 database), so every value travels as canonical,
+     * lossless UTF-8 text.
+     */
+    rc = exec(pg->conn,
+              "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, YMD'; "
+              "SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; "
+              "SET bytea_output = 'hex'",
+              "setting the output format", NULL, err);
+    if (rc != 0)
+        goto fail;
     rc = exec(pg->conn, "IDENTIFY_SYSTEM", "IDENTIFY_SYSTEM", &res, err);
     if (rc != 0)
         goto fail;

@@ -7,13 +7,13 @@
 #ifndef FWD_PG_STREAM_H
 #define FWD_PG_STREAM_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "xdcr/error.h"
 #include "xdcr/log.h"
 #include "xdcr/lsn.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 typedef struct fwd_pg fwd_pg_t;
 
@@ -78,9 +78,9 @@ int fwd_pg_start_replication(fwd_pg_t *pg, const char *slot, const char *pub, xd
                              xdcr_error_t *err);
 
 /*
- * Read one CopyData message without blocking. Returns 1 with *buf and *len set (valid until the next
- * call), 0 when nothing is available now, or a negative error (stream ended or connection lost:
- * retriable XDCR_EPGCONN; server error: XDCR_EPG / XDCR_ESLOT).
+ * Read one CopyData message without blocking. Returns 1 with *buf and *len set (valid until the
+ * next call), 0 when nothing is available now, or a negative error (stream ended or connection
+ * lost: retriable XDCR_EPGCONN; server error: XDCR_EPG / XDCR_ESLOT).
  */
 int fwd_pg_read(fwd_pg_t *pg, const char **buf, size_t *len, xdcr_error_t *err);
 
