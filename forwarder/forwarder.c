@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,7 @@ struct fwd {
     xdcr_lsn_t received_lsn;   /* highest WAL position received */
     xdcr_lsn_t sent_confirmed; /* flush position last reported to PostgreSQL */
     xdcr_lsn_t wal_lsn;        /* source's current WAL position (monitoring connection) */
+    int64_t retained_bytes;    /* WAL the slot keeps at the source, -1 unknown */
     int64_t inflight_bytes;
     bool delivery_failed_logged;
 
@@ -69,6 +71,7 @@ struct fwd {
 
     pthread_mutex_t status_lock;
     fwd_status_t status;
+    atomic_llong last_tick_ms; /* monotonic ms of the last loop or wait-loop iteration */
 };
 
 static int64_t mono_ms(void)
@@ -76,6 +79,19 @@ static int64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The loop is alive: /livez reads this, independent of PostgreSQL and Kafka. */
+static void tick(fwd_t *f)
+{
+    atomic_store(&f->last_tick_ms, (long long)mono_ms());
+}
+
+/* Serve Kafka delivery reports (waiting at most ms) and count as a loop iteration. */
+static void kpoll(fwd_t *f, int ms)
+{
+    fwd_kafka_poll(f->kafka, ms);
+    tick(f);
 }
 
 static int64_t now_us(void)
@@ -194,7 +210,8 @@ static void publish_status(fwd_t *f, const xdcr_error_t *last)
     f->status.received_lsn = f->received_lsn;
     f->status.wal_lsn = f->wal_lsn;
     f->status.inflight_messages = (unsigned long)xdcr_ack_tracker_in_flight(f->tracker);
-    f->status.last_loop_us = (unsigned long long)mono_ms() * 1000ULL;
+    f->status.retained_bytes = f->retained_bytes;
+    tick(f);
     if (last != NULL)
         snprintf(f->status.last_error, sizeof(f->status.last_error), "%s", last->message);
     pthread_mutex_unlock(&f->status_lock);
@@ -205,6 +222,7 @@ void fwd_get_status(fwd_t *f, fwd_status_t *st)
     pthread_mutex_lock(&f->status_lock);
     *st = f->status;
     pthread_mutex_unlock(&f->status_lock);
+    st->last_loop_us = (unsigned long long)atomic_load(&f->last_tick_ms) * 1000ULL;
 }
 
 static void set_role(fwd_t *f, fwd_role_t role)
@@ -270,7 +288,7 @@ static int produce(fwd_t *f, xdcr_msg_type_t type, xdcr_lsn_t header_seq, xdcr_l
             break; /* a single message larger than the byte limit still goes */
         if (t0 == 0)
             t0 = mono_ms();
-        fwd_kafka_poll(f->kafka, 50);
+        kpoll(f, 50);
         maybe_send_status(f, false);
         if (xdcr_ack_tracker_is_failed(f->tracker) || fwd_kafka_is_fatal(f->kafka, NULL))
             return xdcr_error_set(err, XDCR_EKAFKA, true, "delivery failed while waiting");
@@ -285,7 +303,7 @@ static int produce(fwd_t *f, xdcr_msg_type_t type, xdcr_lsn_t header_seq, xdcr_l
         rc = fwd_kafka_produce(f->kafka, f->src.origin, payload, len, &h, ticket, err);
         if (rc != XDCR_EFULL)
             break;
-        fwd_kafka_poll(f->kafka, 50);
+        kpoll(f, 50);
         maybe_send_status(f, false);
     }
     if (rc != 0) {
@@ -347,12 +365,39 @@ static int publish_mark(fwd_t *f, xdcr_error_t *err)
 
 /* ---- pgoutput handling ------------------------------------------------------------------ */
 
+/* Is schema in exclude.schemas (the consumer's own bookkeeping, never replicated)? */
+static bool is_excluded(const fwd_t *f, const char *schema)
+{
+    const char *p = f->cfg->exclude_schemas;
+    size_t n = strlen(schema);
+
+    while (p != NULL && *p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+
+        if (len == n && strncmp(p, schema, n) == 0)
+            return true;
+        p = end != NULL ? end + 1 : p + len;
+    }
+    return false;
+}
+
 static int add_change(fwd_t *f, const fwd_pgo_msg_t *m, xdcr_error_t *err)
 {
     xdcr_change_t ch;
+    uint32_t included = 0;
     int rc;
 
     memset(&ch, 0, sizeof(ch));
+    if ((m->type == FWD_PGO_INSERT || m->type == FWD_PGO_UPDATE || m->type == FWD_PGO_DELETE) &&
+        is_excluded(f, m->change.rel->rel.schema))
+        return 0;
+    if (m->type == FWD_PGO_TRUNCATE) {
+        for (uint32_t i = 0; i < m->truncate.nrels; i++)
+            included += !is_excluded(f, m->truncate.rels[i]->rel.schema);
+        if (included == 0)
+            return 0;
+    }
     if (!f->txn_started) {
         rc = begin_part(f, err);
         if (rc != 0)
@@ -370,9 +415,12 @@ static int add_change(fwd_t *f, const fwd_pgo_msg_t *m, xdcr_error_t *err)
             free(rels);
             return xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
         }
-        for (uint32_t i = 0; i < n; i++) {
-            keys[i] = m->truncate.rels[i]->key;
-            rels[i] = &m->truncate.rels[i]->rel;
+        n = 0;
+        for (uint32_t i = 0; i < m->truncate.nrels; i++) {
+            if (is_excluded(f, m->truncate.rels[i]->rel.schema))
+                continue;
+            keys[n] = m->truncate.rels[i]->key;
+            rels[n++] = &m->truncate.rels[i]->rel;
         }
         rc = xdcr_encoder_add_truncate(f->enc, ch.ordinal, n, keys, rels, m->truncate.cascade,
                                        m->truncate.restart_identity, err);
@@ -525,6 +573,7 @@ static void refresh_positions(fwd_t *f)
     }
     f->wal_lsn = pos.wal_lsn;
     xdcr_series_set(f->m.wal_lsn, (double)pos.wal_lsn);
+    f->retained_bytes = pos.retained_bytes;
     if (pos.retained_bytes >= 0)
         xdcr_series_set(f->m.retained_bytes, (double)pos.retained_bytes);
 }
@@ -692,7 +741,7 @@ static int end_stream(fwd_t *f, const char *why, xdcr_error_t *err)
         fwd_kafka_purge_queued(f->kafka);
     deadline = mono_ms() + 120000;
     while (!fatal && fwd_kafka_outq_len(f->kafka) > 0 && mono_ms() < deadline && !*f->env.stop)
-        fwd_kafka_poll(f->kafka, 100);
+        kpoll(f, 100);
     if (fatal || fwd_kafka_outq_len(f->kafka) > 0) {
         fwd_kafka_free(f->kafka);
         f->kafka = NULL;
@@ -727,6 +776,8 @@ fwd_t *fwd_new(const fwd_env_t *env, xdcr_error_t *err)
     f->lg = env->lg;
     snprintf(f->src.origin, sizeof(f->src.origin), "%s", f->cfg->origin);
     f->backoff_ms = f->cfg->backoff_initial_ms;
+    f->retained_bytes = -1;
+    tick(f);
     if (register_metrics(f, err) != 0)
         goto fail;
     f->tracker = xdcr_ack_tracker_new((size_t)f->cfg->inflight_max_messages, 0);
@@ -779,7 +830,7 @@ static int read_stream(fwd_t *f, bool draining, xdcr_error_t *err)
         if (rc != 0)
             return rc;
         if (xdcr_ack_tracker_in_flight(f->tracker) > 0 && (i & 63) == 63)
-            fwd_kafka_poll(f->kafka, 0);
+            kpoll(f, 0);
     }
     return 0;
 }
@@ -801,7 +852,7 @@ static int drain(fwd_t *f, xdcr_error_t *err)
         int rc;
 
         (void)poll(&pfd, 1, 50);
-        fwd_kafka_poll(f->kafka, 0);
+        kpoll(f, 0);
         rc = read_stream(f, true, err);
         if (rc < 0) {
             f->streaming = false;
@@ -811,7 +862,7 @@ static int drain(fwd_t *f, xdcr_error_t *err)
     }
     while (xdcr_ack_tracker_in_flight(f->tracker) > 0 && mono_ms() < deadline &&
            !xdcr_ack_tracker_is_failed(f->tracker)) {
-        fwd_kafka_poll(f->kafka, 50);
+        kpoll(f, 50);
         maybe_send_status(f, false); /* confirm as deliveries arrive; keep the walsender alive */
     }
     if (f->streaming)
@@ -836,6 +887,7 @@ int fwd_run(fwd_t *f, xdcr_error_t *err)
         if (f->kafka == NULL) {
             if (now < f->retry_at_ms) {
                 usleep(20000);
+                tick(f);
                 continue;
             }
             f->kafka = fwd_kafka_new(&f->cfg->kafka, f->cfg->topic, on_delivery, f, f->lg, &e);
@@ -853,8 +905,7 @@ int fwd_run(fwd_t *f, xdcr_error_t *err)
         }
         if (!f->streaming) {
             if (now < f->retry_at_ms) {
-                fwd_kafka_poll(f->kafka,
-                               (int)(f->retry_at_ms - now < 100 ? f->retry_at_ms - now : 100));
+                kpoll(f, (int)(f->retry_at_ms - now < 100 ? f->retry_at_ms - now : 100));
                 continue;
             }
             rc = start_stream(f, &e);
@@ -888,11 +939,11 @@ int fwd_run(fwd_t *f, xdcr_error_t *err)
             int timeout = is_backpressured(f) ? 0 : 20;
 
             if (is_backpressured(f))
-                fwd_kafka_poll(f->kafka, 20);
+                kpoll(f, 20);
             else
                 (void)poll(&pfd, 1, timeout);
         }
-        fwd_kafka_poll(f->kafka, 0);
+        kpoll(f, 0);
         rc = read_stream(f, false, &e);
         if (rc < 0) {
             publish_status(f, &e);

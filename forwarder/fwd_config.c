@@ -45,6 +45,8 @@ static const xdcr_option_t fwd_options[] = {
         "interval of standby status updates to PostgreSQL (keep below wal_sender_timeout)"),
     OPT("forward_origins", XDCR_OPT_BOOL, "false", 0, -1, forward_origins, 0, NULL,
         "also forward transactions applied under a replication origin (breaks loop prevention)"),
+    OPT("exclude.schemas", XDCR_OPT_LIST, "xdcr", 0, -1, exclude_schemas, 0, NULL,
+        "schemas whose changes are never forwarded (the consumer's bookkeeping schema)"),
     OPT("inflight.max_messages", XDCR_OPT_INT, "20000", 1, 10000000, inflight_max_messages, 0, NULL,
         "Kafka messages in flight before the forwarder stops reading WAL"),
     OPT("inflight.max_bytes", XDCR_OPT_SIZE, "64MB", 65536, (int64_t)1 << 40, inflight_max_bytes, 0,

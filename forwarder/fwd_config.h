@@ -25,6 +25,7 @@ typedef struct fwd_config {
     int64_t heartbeat_ms;      /* progress mark interval */
     int64_t status_ms;         /* standby status update interval */
     bool forward_origins;      /* forward transactions that carry a replication origin */
+    char *exclude_schemas;     /* comma list of schemas never forwarded (the consumer's own) */
     int64_t inflight_max_messages;
     int64_t inflight_max_bytes;
     int64_t drain_timeout_ms;

@@ -4,6 +4,7 @@
  */
 #include "forwarder.h"
 #include "fwd_config.h"
+#include "fwd_http.h"
 #include "kafka_producer.h"
 #include "xdcr/config.h"
 #include "xdcr/error.h"
@@ -15,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef XDCR_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 extern char **environ;
 
@@ -56,6 +60,8 @@ int main(int argc, char **argv)
     char *password = NULL;
     fwd_t *fwd = NULL;
     fwd_env_t env;
+    fwd_http_t *http = NULL;
+    char *token = NULL;
     int status = XDCR_EXIT_OK;
     int rc;
 
@@ -63,6 +69,10 @@ int main(int argc, char **argv)
     xdcr_log_init(&lg, XDCR_LOG_INFO, "forwarder", NULL);
     memset(&cli, 0, sizeof(cli));
     rc = fwd_config_load(&cfg, environ, argc, argv, &cli, &err);
+    if (cli.help_markdown) {
+        xdcr_config_print_markdown(&fwd_config_spec, stdout);
+        goto out;
+    }
     if (cli.help) {
         xdcr_config_print_help(&fwd_config_spec, stdout);
         goto out;
@@ -75,6 +85,8 @@ int main(int argc, char **argv)
         rc = fwd_kafka_check_config(&cfg.kafka, &err);
     if (rc == 0 && cfg.pg_password_file != NULL)
         rc = xdcr_read_secret_file(cfg.pg_password_file, &password, &err);
+    if (rc == 0 && cfg.http_token_file != NULL)
+        rc = xdcr_read_secret_file(cfg.http_token_file, &token, &err);
     if (rc != 0) {
         XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "invalid configuration", "error", err.message);
         status = XDCR_EXIT_USAGE;
@@ -107,16 +119,36 @@ int main(int argc, char **argv)
         status = xdcr_error_exit_status(err.code);
         goto out;
     }
+    if (cfg.http_listen != NULL && cfg.http_listen[0] != '\0') {
+        http = fwd_http_start(cfg.http_listen, token, fwd, &cfg, metrics, &err);
+        if (http == NULL) {
+            XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "could not start the HTTP endpoints", "error",
+                        err.message);
+            status = XDCR_EXIT_USAGE;
+            goto out;
+        }
+    }
     XDCR_LOG_KV(&lg, XDCR_LOG_INFO, "starting", "version", XDCR_VERSION, "topic", cfg.topic, "slot",
-                cfg.slot_name);
+                cfg.slot_name, "http", cfg.http_listen);
+#ifdef XDCR_HAVE_SYSTEMD
+    sd_notify(0, "READY=1\nSTATUS=streaming from the slot (or waiting as a standby)");
+#endif
     rc = fwd_run(fwd, &err);
+#ifdef XDCR_HAVE_SYSTEMD
+    sd_notify(0, "STOPPING=1");
+#endif
     if (rc != 0) {
         XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "stopped on an unrecoverable error", "error", err.message,
                     "code", xdcr_error_name(err.code));
         status = xdcr_error_exit_status(rc);
     }
 out:
+    fwd_http_stop(http);
     fwd_free(fwd);
+    if (token != NULL) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
     xdcr_metrics_free(metrics);
     if (password != NULL) {
         memset(password, 0, strlen(password));
