@@ -1,0 +1,205 @@
+# shellcheck shell=bash
+#
+# xdcr.sh - xdcr between src and dst: xdcr-forwarder (origin east, publication xdcr_east =
+# bench_items + bench_marker, slot xdcr_east) -> the dev broker (librdkafka mock cluster, one
+# broker, topic xdcr.east.changes with 1 partition, fresh for every run) -> xdcr-consumer
+# (origin west, origins east; positions in dst's schema xdcr, dropped between runs).
+# Same system interface as native.sh. Catch-up: forwarder and consumer are stopped (SIGTERM)
+# during the workload, so the backlog waits in the replication slot exactly as it does for a
+# disabled subscription; then both start and drain it. A consumer that falls below the mock
+# broker's retention (about 5 MiB per partition) must detect the gap and halt: the run then
+# ends with that finding.
+#
+# Extra configuration lines: BENCH_FWD_CONF and BENCH_CONS_CONF (newline-separated "key =
+# value" lines, appended to the generated files, so they win).
+
+BENCH_FWD_BIN=${BENCH_FWD_BIN:-$XDCR_BUILD_DIR/forwarder/xdcr-forwarder}
+BENCH_CONS_BIN=${BENCH_CONS_BIN:-$XDCR_BUILD_DIR/consumer/xdcr-consumer}
+# see xdcr_write_confs; empty: librdkafka's default (500 ms)
+BENCH_CONS_FETCH_WAIT_MS=${BENCH_CONS_FETCH_WAIT_MS-10}
+XDCR_FWD_NAME=""
+XDCR_CONS_NAME=""
+XDCR_TAG=""
+XDCR_STARTS=0
+
+xdcr_available() { # status 0 when both daemons are built; the reason on stdout otherwise
+    local b
+    for b in "$BENCH_FWD_BIN" "$BENCH_CONS_BIN" "$XDCR_BUILD_DIR/cli/xdcr"; do
+        if [[ ! -x "$b" ]]; then
+            echo "$b is not built"
+            return 1
+        fi
+    done
+}
+
+xdcr_write_confs() {
+    local fetch_wait=""
+    if [[ -n "$BENCH_CONS_FETCH_WAIT_MS" ]]; then
+        fetch_wait="# the mock answers a Fetch that finds no data only after the full fetch.wait.max.ms
+# (default 500 ms), even when data arrives meanwhile; Kafka answers as soon as data arrives
+kafka.fetch.wait.max.ms = $BENCH_CONS_FETCH_WAIT_MS"
+    fi
+    cat >"$H_DIR/fwd.conf" <<EOF
+origin = east
+pg.conninfo = $(b_conn src)
+slot.create = true
+publication.create = false
+http.listen =
+kafka.bootstrap.servers = $H_BROKER_BOOTSTRAP
+${BENCH_FWD_CONF:-}
+EOF
+    cat >"$H_DIR/cons.conf" <<EOF
+origin = west
+origins = east
+pg.conninfo = $(b_conn dst)
+tables = public.bench_items,public.bench_marker
+http.listen =
+kafka.bootstrap.servers = $H_BROKER_BOOTSTRAP
+# the dev broker lets a new member into a group only a session timeout after the last one left
+kafka.session.timeout.ms = 6000
+${fetch_wait}
+${BENCH_CONS_CONF:-}
+EOF
+    b_cmd "xdcr replication" "-- src
+CREATE PUBLICATION xdcr_east FOR TABLE bench_items, bench_marker;
+# dev broker (fresh for every run)
+$XDCR_BUILD_DIR/cli/xdcr dev-broker --brokers 1 --topic xdcr.east.changes:1 --bootstrap-file ... --control ...
+# forwarder: xdcr-forwarder --config fwd.conf
+$(sed -e "s|$H_DIR|\$H_DIR|g" -e "s|^kafka.bootstrap.servers = .*|kafka.bootstrap.servers = <dev broker>|" "$H_DIR/fwd.conf")
+# consumer: xdcr-consumer --config cons.conf --group.id=bench-<run>-<start>
+$(sed -e "s|$H_DIR|\$H_DIR|g" -e "s|^kafka.bootstrap.servers = .*|kafka.bootstrap.servers = <dev broker>|" "$H_DIR/cons.conf")
+# catch-up runs: both stopped with SIGTERM before the workload, both started after it"
+}
+
+# Start forwarder and consumer (new daemon names, so each start has its own log; a new consumer
+# group each time, because the mock broker makes a new member of a group wait a session
+# timeout after the last member left).
+xdcr_start_daemons() {
+    XDCR_STARTS=$((XDCR_STARTS + 1))
+    XDCR_FWD_NAME="fwd-$XDCR_TAG-$XDCR_STARTS"
+    XDCR_CONS_NAME="cons-$XDCR_TAG-$XDCR_STARTS"
+    H_QUIET=1 h_daemon_start "$XDCR_FWD_NAME" "$BENCH_FWD_BIN" --config "$H_DIR/fwd.conf"
+    H_QUIET=1 h_daemon_start "$XDCR_CONS_NAME" "$BENCH_CONS_BIN" --config "$H_DIR/cons.conf" \
+        "--group.id=bench-$XDCR_TAG-$XDCR_STARTS"
+}
+
+# Stop both with SIGTERM (clean drain); a non-zero exit status is a finding.
+xdcr_stop_daemons() {
+    local name st
+    for name in "$XDCR_CONS_NAME" "$XDCR_FWD_NAME"; do
+        [[ -n "$name" ]] || continue
+        # not in a subshell: only this shell can collect the exit status of its children
+        h_daemon_stop "$name" >/dev/null
+        st=$H_LAST_EXIT
+        # a consumer that halted (already a finding) exits on its own with a non-zero status
+        if [[ -n "$st" && "$st" != 0 ]] && ! grep -q 'msg="origin halted"' "$(h_daemon_log "$name")"; then
+            b_finding "xdcr run $XDCR_TAG: $name exited with status $st on SIGTERM: $(grep -h 'level=error' "$(h_daemon_log "$name")" | tail -n 1)"
+        fi
+    done
+}
+
+xdcr_slot_active() {
+    [[ "$(b_sql src "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'xdcr_east' AND active")" == 1 ]]
+}
+
+xdcr_setup() {
+    local mode=$1 n problem
+    XDCR_TAG=$2
+    XDCR_STARTS=0
+    XDCR_FWD_NAME=""
+    XDCR_CONS_NAME=""
+    b_sql src "CREATE PUBLICATION xdcr_east FOR TABLE bench_items, bench_marker" >/dev/null
+    H_QUIET=1 h_broker_start --brokers 1 --topic xdcr.east.changes:1
+    xdcr_write_confs
+    xdcr_start_daemons
+    if ! b_wait 60 xdcr_slot_active; then
+        problem=$(xdcr_health) || true
+        BENCH_PROBLEM="the forwarder did not stream from its slot within 60 s${problem:+: $problem}"
+        return 1
+    fi
+    bench_mark_next
+    n=$BENCH_MARK
+    bench_mark_set "$n"
+    bench_waiter_start "$n" 120 "$H_DIR/warmup.out"
+    if ! bench_waiter_finish 120 >/dev/null; then
+        BENCH_PROBLEM="warm-up transaction not applied: $BENCH_PROBLEM"
+        return 1
+    fi
+    if [[ "$mode" == catchup ]]; then
+        xdcr_stop_daemons
+    fi
+}
+
+xdcr_resume() {
+    xdcr_start_daemons
+}
+
+# 0 while healthy; otherwise the problem on stdout: a daemon that exited, or a halted origin.
+xdcr_health() {
+    local name log line
+    for name in "$XDCR_FWD_NAME" "$XDCR_CONS_NAME"; do
+        [[ -n "$name" ]] || continue
+        log=$(h_daemon_log "$name")
+        if [[ "$name" == cons-* ]] && line=$(grep -m 1 'origin halted' "$log" 2>/dev/null); then
+            echo "consumer halted: $line"
+            return 1
+        fi
+        if ! h_daemon_alive "$name"; then
+            # (its exit status is collected by xdcr_stop_daemons, in the main shell)
+            echo "$name exited: $(grep -h 'level=error' "$log" 2>/dev/null | tail -n 1)"
+            return 1
+        fi
+    done
+    if ! h_daemon_alive dev-broker; then
+        echo "the dev broker exited"
+        return 1
+    fi
+    return 0
+}
+
+# xdcr_extra_metrics W S M REP T0 T1 ROWS : catch-up only: how long the consumer took from its
+# start to its partition assignment (Kafka group join; the backlog cannot drain before it), and
+# the drain rate after that.
+xdcr_extra_metrics() {
+    local w=$1 s=$2 m=$3 rep=$4 t0=$5 t1=$6 rows=$7 ts ta
+    [[ "$m" == catchup ]] || return 0
+    ts=$(grep -m 1 'msg="partition assigned"' "$(h_daemon_log "$XDCR_CONS_NAME")" 2>/dev/null |
+        sed -n 's/^ts=\([^ ]*\) .*/\1/p')
+    [[ -n "$ts" ]] || return 0
+    ta=$(date -u -d "$ts" +%s.%N 2>/dev/null) || return 0
+    b_record "$w" "$s" "$m" "$rep" startup_seconds "$(b_elapsed "$t0" "$ta")"
+    if [[ -n "$t1" ]]; then
+        b_record "$w" "$s" "$m" "$rep" drain_rate "$(b_rate "$rows" "$(b_elapsed "$ta" "$t1")")"
+    fi
+}
+
+xdcr_role_pids() {
+    local p
+    p=$(h_daemon_pid "$XDCR_FWD_NAME" 2>/dev/null) && echo "forwarder $p"
+    p=$(h_daemon_pid "$XDCR_CONS_NAME" 2>/dev/null) && echo "consumer $p"
+    p=$(h_daemon_pid dev-broker 2>/dev/null) && echo "broker $p"
+    echo "walsender $(b_sql src "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'xdcr_east' AND active" 2>/dev/null)"
+    echo "apply $(b_sql dst "SELECT pid FROM pg_stat_activity WHERE application_name = 'xdcr-consumer' ORDER BY backend_start LIMIT 1" 2>/dev/null)"
+    return 0
+}
+
+xdcr_teardown() {
+    local f
+    xdcr_stop_daemons
+    # stop every daemon of this run that may still be there (earlier starts included)
+    for f in "$H_DIR"/daemons/fwd-"$XDCR_TAG"-*.pid "$H_DIR"/daemons/cons-"$XDCR_TAG"-*.pid; do
+        [[ -e "$f" ]] || continue
+        h_daemon_stop "$(basename "$f" .pid)" >/dev/null
+    done
+    h_broker_stop >/dev/null || true
+    mkdir -p "$BENCH_OUT/logs"
+    for f in "$H_DIR"/logs/fwd-"$XDCR_TAG"-*.log "$H_DIR"/logs/cons-"$XDCR_TAG"-*.log; do
+        [[ -e "$f" ]] || continue
+        cp "$f" "$BENCH_OUT/logs/"
+    done
+    if [[ -e "$H_DIR/logs/dev-broker.log" ]]; then
+        mv "$H_DIR/logs/dev-broker.log" "$BENCH_OUT/logs/dev-broker-$XDCR_TAG.log"
+    fi
+    # the slot, the publication, the consumer's schema and replication origin: bench_reset
+    # (bench_drop_replication) removes them before the next run
+}
