@@ -23,4 +23,14 @@ int cli_broker_ctl(int argc, char **argv);
 /* xdcr tail: print a topic's messages decoded and verified (tail.c). */
 int cli_tail(int argc, char **argv);
 
+/* xdcr wait: read-your-writes across datacenters (wait.c). */
+int cli_wait(int argc, char **argv);
+
+/* xdcr status: state and lag across consumers, forwarders and target databases (status.c). */
+int cli_status(int argc, char **argv);
+
+/* xdcr skip / xdcr accept-gap: audited operator actions on a target (operator.c). */
+int cli_skip(int argc, char **argv);
+int cli_accept_gap(int argc, char **argv);
+
 #endif

@@ -13,6 +13,11 @@ static const cli_command_t commands[] = {
      cli_dev_broker},
     {"broker-ctl", "send one fault-injection or control command to a running dev broker",
      cli_broker_ctl},
+    {"wait", "wait until a datacenter has applied an origin's seq (read-your-writes)", cli_wait},
+    {"status", "replication state and lag per origin and DC, across consumers and forwarders",
+     cli_status},
+    {"skip", "skip one transaction an origin cannot apply (audited)", cli_skip},
+    {"accept-gap", "accept a Kafka retention gap after resynchronising (audited)", cli_accept_gap},
     {"tail", "print an origin topic's messages decoded and verified, one JSON line each", cli_tail},
 };
 

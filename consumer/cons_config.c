@@ -69,6 +69,9 @@ static const xdcr_option_t cons_options[] = {
         "error, warn, info or debug"),
     OPT("http.listen", XDCR_OPT_STRING, "127.0.0.1:9188", 0, -1, http_listen, 0, NULL,
         "address of /metrics, /livez, /readyz, /status; empty disables"),
+    OPT("http.token_file", XDCR_OPT_STRING, NULL, 0, -1, http_token_file, XDCR_OPT_F_FILE, NULL,
+        "file holding a bearer token required by /metrics and /status (the probes /livez and "
+        "/readyz stay open)"),
     {NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL}};
 
 const xdcr_config_spec_t cons_config_spec = {

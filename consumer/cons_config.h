@@ -38,8 +38,9 @@ typedef struct cons_config {
     int64_t drain_timeout_ms;
     int64_t halt_check_ms; /* how often a halted origin looks for operator actions */
     int log_level;
-    char *http_listen;    /* host:port for /metrics etc. (not served yet) */
-    xdcr_kv_list_t kafka; /* kafka.* pass-through, prefix removed */
+    char *http_listen;     /* host:port of /metrics, /livez, /readyz, /status; "" disables */
+    char *http_token_file; /* bearer token for the HTTP endpoints (not /livez, /readyz), or NULL */
+    xdcr_kv_list_t kafka;  /* kafka.* pass-through, prefix removed */
 
     /* derived */
     char **origin_list; /* split origins, norigins entries */

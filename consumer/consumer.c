@@ -4,10 +4,12 @@
  * transactions never split across target transactions), the stream rules, failure handling
  * (retry, isolate the failing transaction, halt or dead-letter it), operator actions picked up
  * from the target, and the drain on SIGTERM. Single-threaded: librdkafka's rebalance callback
- * runs from cons_kafka_poll() on this thread.
+ * runs from cons_kafka_poll() on this thread. Publishes its state (cons_status) for the HTTP
+ * thread and systemd, and ticks the liveness clock in every wait.
  */
 #include "consumer.h"
 
+#include "cons_notify.h"
 #include "cons_stream.h"
 #include "kafka_consumer.h"
 #include "pg_apply.h"
@@ -15,6 +17,7 @@
 #include "xdcr/lsn.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,7 @@ static const char *const op_names[OP_N] = {"insert", "update", "delete", "trunca
 typedef struct omet {
     xdcr_series_t *txns, *rows[OP_N], *dups, *ooo, *batches, *batch_rows, *apply_seconds;
     xdcr_series_t *missing[2], *dead_letters, *halted, *applied_seq, *retries, *errors[EK_N];
+    xdcr_series_t *apply_delay;
 } omet_t;
 
 /* One assigned (or once assigned) partition of a remote origin's topic. */
@@ -53,6 +57,10 @@ typedef struct cpart {
 
     bool halted;
     int halt_code;
+    const char *halt_kind; /* error_kinds[] entry, for /status */
+    char halt_error[XDCR_ERROR_MSG_MAX];
+    xdcr_lsn_t halt_seq;
+    int64_t halt_offset;
     int64_t halt_version;  /* position version when halted: a change means an operator acted */
     int64_t halt_max_skip; /* highest skip request id when halted */
     int64_t next_check_ms;
@@ -108,6 +116,18 @@ struct cons {
     int crash_hits;
     bool pg_down_logged;
     uint64_t iterations;
+
+    cons_status_t *st;          /* published state (env) */
+    cons_origin_status_t *view; /* scratch for publishing, one per configured origin */
+    cons_notify_t notify;       /* systemd */
+    bool started;               /* schema installed, READY=1 sent */
+    int64_t next_publish_ms;
+    bool publish_now;
+    char last_error[XDCR_ERROR_MSG_MAX];
+    int64_t last_error_us;
+    char kafka_error_seen[256];
+    int64_t *txn_times; /* source commit times (us) of the open batch's transactions */
+    size_t ntxn_times, txn_times_cap;
 };
 
 /* ---- time, crash points ------------------------------------------------------------------ */
@@ -117,6 +137,55 @@ static int64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A sign of life for /livez and the systemd watchdog: from every wait, however long. */
+static void touch(cons_t *c)
+{
+    int64_t now = mono_ms();
+
+    cons_status_tick(c->st, now);
+    cons_notify_watchdog(&c->notify, now);
+}
+
+static void publish(cons_t *c, int64_t now);
+
+/* From inside PostgreSQL waits: alive, and /status stays current (Kafka goes on meanwhile). */
+static void pg_tick(void *ctx)
+{
+    cons_t *c = ctx;
+
+    touch(c);
+    publish(c, mono_ms());
+}
+
+/* Sleep until deadline (or stop) in small steps, alive meanwhile. */
+static void sleep_until(cons_t *c, int64_t deadline)
+{
+    while (!*c->env.stop && mono_ms() < deadline) {
+        touch(c);
+        usleep(20000);
+    }
+}
+
+/* The last error for /status (each is also logged once where it is handled). */
+static void note_error(cons_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_error(cons_t *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
+    va_end(ap);
+    c->last_error_us = wall_us();
+    c->publish_now = true;
 }
 
 /* Test builds stop dead at a named point ("name" or "name:N" for the N-th time). */
@@ -150,8 +219,10 @@ static int register_metrics(cons_t *c, xdcr_error_t *err)
     static const char *const l_kind[] = {"origin", "kind", NULL};
     static const double rows_buckets[] = {1, 10, 100, 1000, 10000, 100000};
     static const double secs_buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60};
+    static const double delay_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                           1,     2.5,    5,     10,   30,    60,   120, 300,  600};
     xdcr_metrics_t *m = c->env.metrics;
-    xdcr_metric_t *f[14];
+    xdcr_metric_t *f[15];
 
     f[0] = xdcr_metrics_register(m, "xdcr_consumer_transactions_applied_total",
                                  "Source transactions applied to the target.", XDCR_METRIC_COUNTER,
@@ -193,8 +264,13 @@ static int register_metrics(cons_t *c, xdcr_error_t *err)
     f[12] = xdcr_metrics_register(m, "xdcr_consumer_retries_total",
                                   "Target transactions rolled back and retried.",
                                   XDCR_METRIC_COUNTER, l_origin, NULL, 0, err);
-    f[13] = NULL;
-    for (int i = 0; i < 13; i++)
+    f[13] = xdcr_metrics_register(
+        m, "xdcr_consumer_apply_delay_seconds",
+        "Per applied source transaction: target commit time minus source commit time.",
+        XDCR_METRIC_HISTOGRAM, l_origin, delay_buckets,
+        sizeof(delay_buckets) / sizeof(delay_buckets[0]), err);
+    f[14] = NULL;
+    for (int i = 0; i < 14; i++)
         if (f[i] == NULL)
             return err->code != 0 ? err->code
                                   : xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
@@ -216,8 +292,10 @@ static int register_metrics(cons_t *c, xdcr_error_t *err)
         om->halted = xdcr_metric_series(f[10], lv);
         om->applied_seq = xdcr_metric_series(f[11], lv);
         om->retries = xdcr_metric_series(f[12], lv);
+        om->apply_delay = xdcr_metric_series(f[13], lv);
         ok = om->txns && om->dups && om->ooo && om->batches && om->batch_rows &&
-             om->apply_seconds && om->dead_letters && om->halted && om->applied_seq && om->retries;
+             om->apply_seconds && om->dead_letters && om->halted && om->applied_seq &&
+             om->retries && om->apply_delay;
         for (int i = 0; i < OP_N; i++) {
             lv[1] = op_names[i];
             om->rows[i] = xdcr_metric_series(f[1], lv);
@@ -308,6 +386,22 @@ static char *lsn_str(xdcr_lsn_t lsn, char *buf)
 static void reset_batch(cons_t *c)
 {
     memset(&c->b, 0, sizeof(c->b));
+    c->ntxn_times = 0;
+}
+
+/* Remember an applied transaction's source commit time for the apply-delay histogram. */
+static void note_txn_time(cons_t *c, int64_t commit_time_us)
+{
+    if (c->ntxn_times == c->txn_times_cap) {
+        size_t cap = c->txn_times_cap ? c->txn_times_cap * 2 : 64;
+        int64_t *t = realloc(c->txn_times, cap * sizeof(*t));
+
+        if (t == NULL)
+            return; /* a metric sample less, nothing worse */
+        c->txn_times = t;
+        c->txn_times_cap = cap;
+    }
+    c->txn_times[c->ntxn_times++] = commit_time_us;
 }
 
 /* Restore the partition's working state to its committed position. */
@@ -389,6 +483,9 @@ static int commit_batch(cons_t *c, xdcr_error_t *err)
     w.source_wal_lsn = b->wal_lsn;
     w.resync = p->stream.resync;
     w.expect_version = p->pos.exists ? p->pos.version : 0;
+    w.advance = w.seq > p->pos.seq;
+    w.wait_gen = p->pos.wait_gen + (w.advance ? 1 : 0);
+    w.high_watermark = cons_kafka_high_watermark(c->kafka, p->topic, p->partition, mono_ms());
     rc = cons_pg_put_position(c->pg, &w, err);
     if (rc == 0 && c->env.crash_point != NULL) {
         rc = cons_pg_wait_results(c->pg, err);
@@ -409,6 +506,15 @@ static int commit_batch(cons_t *c, xdcr_error_t *err)
     p->pos.sysid = w.sysid;
     p->pos.timeline = w.timeline;
     p->pos.resync = w.resync;
+    p->pos.wait_gen = w.wait_gen;
+    if (b->commit_time_us > 0)
+        p->pos.commit_time_us = b->commit_time_us;
+    if (b->mark_time_us > p->pos.mark_time_us)
+        p->pos.mark_time_us = b->mark_time_us;
+    if (b->wal_lsn > p->pos.source_wal_lsn)
+        p->pos.source_wal_lsn = b->wal_lsn;
+    if (w.high_watermark >= 0)
+        p->pos.high_watermark = w.high_watermark;
     p->committed = p->stream;
     cons_kafka_commit(c->kafka, p->topic, p->partition, p->next_offset, true);
     xdcr_series_inc(p->m->batches, 1);
@@ -425,6 +531,16 @@ static int commit_batch(cons_t *c, xdcr_error_t *err)
     xdcr_series_inc(p->m->ooo, (double)b->ooo);
     xdcr_series_inc(p->m->dead_letters, (double)b->dead);
     xdcr_series_set(p->m->applied_seq, (double)p->stream.applied);
+    {
+        int64_t now = wall_us();
+
+        for (size_t i = 0; i < c->ntxn_times; i++) {
+            int64_t d = now - c->txn_times[i];
+
+            xdcr_series_observe(p->m->apply_delay, d > 0 ? (double)d / 1e6 : 0.0);
+        }
+    }
+    c->publish_now = true;
     if (p->isolate_until >= 0 && p->next_offset > p->isolate_until)
         p->isolate_until = -1;
     reset_batch(c);
@@ -486,6 +602,11 @@ static void halt(cons_t *c, cpart_t *p, const halt_info_t *h, bool from_assign)
         rollback_batch(c, false);
     p->halted = true;
     p->halt_code = h->code;
+    p->halt_kind = error_kinds[h->ek];
+    snprintf(p->halt_error, sizeof(p->halt_error), "%s", h->error);
+    p->halt_seq = h->seq != 0 ? h->seq : h->commit_lsn;
+    p->halt_offset = h->offset;
+    note_error(c, "origin %s halted (%s): %s", p->origin, error_kinds[h->ek], h->error);
     p->discarding = false;
     c->last_halt_code = h->code;
     if (!from_assign)
@@ -553,6 +674,9 @@ static int position_part(cons_t *c, cpart_t *p, int64_t *start, bool *pause, boo
     rc = cons_pg_read_position(c->pg, p->origin, p->topic, p->partition, &p->pos, err);
     if (rc == 0)
         rc = load_skips(c, p, err);
+    /* waiters in wait_for() block on this origin's turnstile from now on */
+    if (rc == 0)
+        rc = cons_pg_turnstile_hold(c->pg, p->origin, p->pos.wait_gen, err);
     if (rc != 0)
         return rc;
     cons_stream_init(&p->stream, p->pos.seq, !p->pos.exists || p->pos.resync);
@@ -670,9 +794,9 @@ static bool assign_position(cons_t *c, cpart_t *p, cons_tp_t *tp, const char *pa
                     p->topic, "partition", part, "error", e.message);
         if (!cons_pg_is_connected(c->pg))
             cons_pg_disconnect(c->pg);
+        note_error(c, "could not read the stored position of %s: %s", p->origin, e.message);
         until = mono_ms() + delay;
-        while (!*c->env.stop && mono_ms() < until)
-            usleep(20000);
+        sleep_until(c, until);
         delay = delay * 2 > c->cfg->backoff_max_ms ? c->cfg->backoff_max_ms : delay * 2;
     }
     return false;
@@ -733,6 +857,8 @@ static void on_revoke(void *ctx, const cons_tp_t *tps, size_t n)
             continue;
         if (c->b.p == p)
             rollback_batch(c, false); /* the next owner starts from the stored position */
+        if (!cons_pg_in_batch(c->pg))
+            cons_pg_turnstile_release(c->pg, p->origin);
         p->assigned = false;
         p->positioned = false;
         p->halted = false;
@@ -767,6 +893,8 @@ static void fail_batch(cons_t *c, const xdcr_error_t *err)
         xdcr_series_inc(p->m->errors[EK_POSTGRES], 1);
         XDCR_LOG_KV(c->lg, XDCR_LOG_WARN, "target transaction rolled back; retrying", "origin",
                     p->origin, "topic", p->topic, "partition", part, "error", err->message);
+        note_error(c, "origin %s: target transaction rolled back, retrying: %s", p->origin,
+                   err->message);
         if (err->code == XDCR_ESTATE)
             p->positioned = false; /* an operator or another consumer moved the position */
         if (!cons_pg_is_connected(c->pg)) {
@@ -1066,6 +1194,7 @@ static int apply_txn_part(cons_t *c, cpart_t *p, const cons_kmsg_t *km, const xd
             return rc;
     } else {
         b->txns++;
+        note_txn_time(c, msg->commit_time_us);
     }
     b->applied = true;
     b->origin_lsn = sm->seq;
@@ -1102,6 +1231,7 @@ static void process(cons_t *c, cpart_t *p, cons_kmsg_t *km)
         xdcr_series_inc(p->m->errors[EK_KAFKA], 1);
         XDCR_LOG_KV(c->lg, XDCR_LOG_WARN, "kafka partition error", "origin", p->origin, "topic",
                     p->topic, "error", km->errstr);
+        note_error(c, "kafka partition error on %s: %s", p->topic, km->errstr);
         return;
     }
     if (p->next_offset < 0)
@@ -1266,6 +1396,107 @@ out:
     xdcr_message_free(msg);
 }
 
+/* ---- published state ----------------------------------------------------------------------- */
+
+/* The partition that stands for origin oi in /status: an assigned one, else the last known. */
+static cpart_t *origin_part(const cons_t *c, size_t oi)
+{
+    cpart_t *found = NULL;
+
+    for (size_t i = 0; i < c->nparts; i++) {
+        cpart_t *p = c->parts[i];
+
+        if (p->m != &c->om[oi])
+            continue;
+        if (p->assigned)
+            return p;
+        if (found == NULL)
+            found = p;
+    }
+    return found;
+}
+
+/*
+ * Publish the state for the HTTP thread (at most every 200 ms, at once after a commit, a halt
+ * or an error) and tell systemd when it changed. Also notices a target session that the
+ * server closed while idle, so readiness does not wait for the next batch to fail.
+ */
+static void publish(cons_t *c, int64_t now)
+{
+    cons_status_view_t v;
+    const char *kerr;
+    char reason[256], status[300];
+    bool ready;
+
+    if (!c->publish_now && now < c->next_publish_ms)
+        return;
+    c->next_publish_ms = now + 200;
+    c->publish_now = false;
+    if (c->b.p == NULL && cons_pg_is_connected(c->pg) && !cons_pg_check_alive(c->pg)) {
+        XDCR_LOG(c->lg, XDCR_LOG_WARN, "the target PostgreSQL closed the session; reconnecting");
+        note_error(c, "the target PostgreSQL closed the session");
+    }
+    kerr = cons_kafka_last_error(c->kafka);
+    if (kerr[0] != '\0' && strcmp(kerr, c->kafka_error_seen) != 0) {
+        snprintf(c->kafka_error_seen, sizeof(c->kafka_error_seen), "%s", kerr);
+        note_error(c, "%s", kerr);
+    }
+    memset(&v, 0, sizeof(v));
+    v.started = c->started;
+    v.stopping = *c->env.stop != 0;
+    v.target_connected = cons_pg_is_connected(c->pg);
+    v.kafka_up = cons_kafka_is_up(c->kafka);
+    snprintf(v.last_error, sizeof(v.last_error), "%s", c->last_error);
+    v.last_error_us = c->last_error_us;
+    v.norigins = c->cfg->norigins;
+    v.origins = c->view;
+    for (size_t oi = 0; oi < c->cfg->norigins; oi++) {
+        cons_origin_status_t *o = &c->view[oi];
+        cpart_t *p = origin_part(c, oi);
+
+        memset(o, 0, sizeof(*o));
+        snprintf(o->origin, sizeof(o->origin), "%s", c->cfg->origin_list[oi]);
+        o->partition = -1;
+        o->kafka_offset = -1;
+        o->high_watermark = -1;
+        o->halt_offset = -1;
+        o->state = CONS_OSTATE_IDLE;
+        if (p == NULL)
+            continue;
+        snprintf(o->topic, sizeof(o->topic), "%s", p->topic);
+        o->partition = p->partition;
+        o->has_position = p->pos.exists;
+        o->applied_seq = p->pos.seq;
+        o->commit_time_us = p->pos.commit_time_us;
+        o->mark_time_us = p->pos.mark_time_us;
+        o->source_wal_lsn = p->pos.source_wal_lsn;
+        o->kafka_offset = p->pos.kafka_offset >= 0 ? p->pos.kafka_offset : -1;
+        if (!p->assigned)
+            continue;
+        v.assigned++;
+        o->high_watermark = cons_kafka_high_watermark(c->kafka, p->topic, p->partition, now);
+        if (p->halted) {
+            o->state = CONS_OSTATE_HALTED;
+            o->halted = true;
+            snprintf(o->halt_kind, sizeof(o->halt_kind), "%s",
+                     p->halt_kind != NULL ? p->halt_kind : "");
+            snprintf(o->halt_error, sizeof(o->halt_error), "%s", p->halt_error);
+            o->halt_seq = p->halt_seq;
+            o->halt_offset = p->halt_offset;
+        } else if (p->positioned && v.target_connected && v.kafka_up) {
+            o->state = CONS_OSTATE_APPLYING;
+        } else {
+            o->state = CONS_OSTATE_WAITING;
+        }
+    }
+    cons_status_publish(c->st, &v);
+    ready = cons_status_is_ready(&v, reason, sizeof(reason));
+    snprintf(status, sizeof(status), "%s%s%s", cons_status_state(&v), ready ? "" : ": ",
+             ready ? "" : reason);
+    if (c->started && !v.stopping)
+        cons_notify_status(&c->notify, status);
+}
+
 /* ---- the loop -------------------------------------------------------------------------------- */
 
 static bool all_halted(const cons_t *c)
@@ -1338,6 +1569,7 @@ static bool maintain(cons_t *c, int64_t now, xdcr_error_t *fatal)
                 XDCR_LOG_KV(c->lg, XDCR_LOG_WARN,
                             "target PostgreSQL unavailable; retrying with back-off", "error",
                             e.message);
+            note_error(c, "target PostgreSQL unavailable: %s", e.message);
             c->pg_down_logged = true;
             backoff(c);
             return false;
@@ -1398,8 +1630,12 @@ static void drain(cons_t *c)
     int64_t deadline = mono_ms() + c->cfg->drain_timeout_ms;
 
     XDCR_LOG(c->lg, XDCR_LOG_INFO, "draining");
+    cons_notify_stopping(&c->notify);
+    c->publish_now = true;
+    publish(c, mono_ms());
     while (c->b.p != NULL && (c->b.p->stream.in_txn || c->b.p->discarding) &&
            mono_ms() < deadline) {
+        touch(c);
         if (!consume_one(c, c->b.p))
             cons_kafka_poll(c->kafka, 10);
     }
@@ -1433,6 +1669,8 @@ int cons_run(cons_t *c, xdcr_error_t *err)
 
     /* the target first: its schema, and the preflight of the configured tables */
     for (;;) {
+        touch(c);
+        publish(c, mono_ms());
         if (*c->env.stop)
             return 0;
         rc = connect_target(c, &e);
@@ -1440,6 +1678,7 @@ int cons_run(cons_t *c, xdcr_error_t *err)
             rc = cons_pg_ensure_schema(c->pg, &e);
         if (rc == 0)
             break;
+        note_error(c, "target PostgreSQL not ready: %s", e.message);
         if (!e.retriable) {
             *err = e;
             return rc;
@@ -1448,9 +1687,11 @@ int cons_run(cons_t *c, xdcr_error_t *err)
                     e.message);
         cons_pg_disconnect(c->pg);
         backoff(c);
-        while (!*c->env.stop && mono_ms() < c->retry_at_ms)
-            usleep(20000);
+        sleep_until(c, c->retry_at_ms);
     }
+    c->started = true;
+    c->publish_now = true;
+    cons_notify_ready(&c->notify, "running: target connected, schema installed");
     c->backoff_ms = c->cfg->backoff_initial_ms;
     c->retry_at_ms = 0;
     cons_problems_init(&probs);
@@ -1476,10 +1717,13 @@ int cons_run(cons_t *c, xdcr_error_t *err)
         int64_t now = mono_ms();
         cpart_t *p;
 
+        touch(c);
+        publish(c, now);
         if ((c->iterations++ & 31) == 0 || c->b.p == NULL)
             cons_kafka_poll(c->kafka, 0);
         if (all_halted(c)) {
             XDCR_LOG(c->lg, XDCR_LOG_INFO, "every assigned origin is halted; exiting");
+            cons_notify_stopping(&c->notify);
             rollback_batch(c, false);
             cons_kafka_close(c->kafka);
             return xdcr_error_set(err, c->last_halt_code, false,
@@ -1536,6 +1780,13 @@ cons_t *cons_new(const cons_env_t *env, xdcr_error_t *err)
     c->env = *env;
     c->cfg = env->cfg;
     c->lg = env->lg;
+    c->st = env->status;
+    cons_notify_init(&c->notify);
+    c->view = calloc(c->cfg->norigins > 0 ? c->cfg->norigins : 1, sizeof(*c->view));
+    if (c->view == NULL) {
+        xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
+        goto fail;
+    }
     c->backoff_ms = c->cfg->backoff_initial_ms;
     c->last_halt_code = XDCR_EHALTED;
     if (register_metrics(c, err) != 0)
@@ -1546,6 +1797,9 @@ cons_t *cons_new(const cons_env_t *env, xdcr_error_t *err)
     po.schema = c->cfg->schema;
     po.replica_role = c->cfg->replication_role == CONS_ROLE_REPLICA;
     po.truncate_ignore = c->cfg->truncate == CONS_TRUNCATE_IGNORE;
+    po.own_origin = c->cfg->origin;
+    po.tick = pg_tick;
+    po.tick_ctx = c;
     c->pg = cons_pg_new(&po, c->lg);
     if (c->pg == NULL) {
         xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
@@ -1572,5 +1826,7 @@ void cons_free(cons_t *c)
         part_free(c->parts[i]);
     free(c->parts);
     free(c->om);
+    free(c->view);
+    free(c->txn_times);
     free(c);
 }

@@ -14,6 +14,7 @@
 #define CONS_CONSUMER_H
 
 #include "cons_config.h"
+#include "cons_status.h"
 #include "xdcr/error.h"
 #include "xdcr/log.h"
 #include "xdcr/metrics.h"
@@ -27,6 +28,7 @@ typedef struct cons_env {
     const cons_config_t *cfg;
     const xdcr_log_t *lg;
     xdcr_metrics_t *metrics;
+    cons_status_t *status;       /* the loop publishes here; the HTTP thread reads it */
     const char *password;        /* from pg.password_file, or NULL */
     volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
     const char *crash_point;     /* test builds: _exit(99) at this named point, or NULL */

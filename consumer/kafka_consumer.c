@@ -7,6 +7,7 @@
 
 #include "xdcr/event.h"
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,9 @@ typedef struct kpart {
     char *topic;
     int32_t partition;
     rd_kafka_queue_t *q; /* the partition's fetch queue, not forwarded to the consumer queue */
+    bool paused;         /* by us: fetch responses no longer refresh the high watermark */
+    int64_t high;        /* last high watermark asked for while paused, -1 unknown */
+    int64_t next_query_ms;
 } kpart_t;
 
 struct cons_kafka {
@@ -27,6 +31,8 @@ struct cons_kafka {
     kpart_t *parts;
     size_t nparts, cap;
     bool closed;
+    int brokers_up;       /* from the last statistics: brokers in state UP, -1 unknown */
+    char last_error[256]; /* last error reported by librdkafka, "" none */
 };
 
 /*
@@ -42,6 +48,8 @@ static const char *const defaults[][2] = {
     {"socket.keepalive.enable", "true"},
     {"topic.metadata.refresh.interval.ms", "10000"},
     {"isolation.level", "read_committed"},
+    /* broker states for readiness; the high watermarks come with every fetch response */
+    {"statistics.interval.ms", "1000"},
 };
 
 static int conf_setter(void *ctx, const char *key, const char *value, char *errbuf, size_t errlen)
@@ -144,6 +152,9 @@ static int add_part(cons_kafka_t *k, const char *topic, int32_t partition)
     p = &k->parts[k->nparts];
     p->topic = strdup(topic);
     p->partition = partition;
+    p->paused = false;
+    p->high = -1;
+    p->next_query_ms = 0;
     p->q = rd_kafka_queue_get_partition(k->rk, topic, partition);
     if (p->topic == NULL || p->q == NULL) {
         free(p->topic);
@@ -222,6 +233,12 @@ static void do_assign(cons_kafka_t *k, rd_kafka_topic_partition_list_t *parts, b
     }
     if (paused->cnt > 0)
         (void)rd_kafka_pause_partitions(k->rk, paused);
+    for (int i = 0; i < paused->cnt; i++) {
+        kpart_t *p = find_part(k, paused->elems[i].topic, paused->elems[i].partition);
+
+        if (p != NULL)
+            p->paused = true;
+    }
 out:
     if (paused != NULL)
         rd_kafka_topic_partition_list_destroy(paused);
@@ -273,6 +290,39 @@ static void error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
     XDCR_LOG_KV(k->lg, code == RD_KAFKA_RESP_ERR__FATAL ? XDCR_LOG_ERROR : XDCR_LOG_WARN,
                 "kafka error", "error", rd_kafka_err2name((rd_kafka_resp_err_t)code), "reason",
                 reason);
+    snprintf(k->last_error, sizeof(k->last_error), "kafka: %s: %s",
+             rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
+    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        k->brokers_up = 0;
+}
+
+/* Statistics (served by our poll, on the loop's thread): count the brokers that are UP. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    cons_kafka_t *k = opaque;
+    json_t *root = json_loadb(json, json_len, 0, NULL);
+    json_t *brokers = root != NULL ? json_object_get(root, "brokers") : NULL;
+    const char *name;
+    json_t *b;
+    int up = 0;
+
+    (void)rk;
+    if (!json_is_object(brokers)) {
+        json_decref(root);
+        return 0;
+    }
+    json_object_foreach(brokers, name, b)
+    {
+        const char *state = json_string_value(json_object_get(b, "state"));
+
+        /* bootstrap entries (nodeid -1) only connect; the cluster's brokers do the work */
+        if (json_integer_value(json_object_get(b, "nodeid")) >= 0 && state != NULL &&
+            strcmp(state, "UP") == 0)
+            up++;
+    }
+    k->brokers_up = up;
+    json_decref(root);
+    return 0; /* librdkafka frees json */
 }
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -319,6 +369,7 @@ cons_kafka_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id,
     k->on_assign = on_assign;
     k->on_revoke = on_revoke;
     k->ctx = ctx;
+    k->brokers_up = -1;
     conf = build_conf(kafka, group_id, err);
     if (conf == NULL)
         goto fail;
@@ -327,6 +378,7 @@ cons_kafka_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id,
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
     k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, sizeof(errbuf));
     if (k->rk == NULL) {
         xdcr_error_set(err, XDCR_ECONFIG, false, "could not create the Kafka consumer: %s", errbuf);
@@ -383,7 +435,11 @@ int cons_kafka_subscribe(cons_kafka_t *k, char *const *topics, size_t n, xdcr_er
 
 void cons_kafka_poll(cons_kafka_t *k, int timeout_ms)
 {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, timeout_ms);
+    rd_kafka_message_t *m;
+
+    /* the main queue: error and statistics callbacks */
+    (void)rd_kafka_poll(k->rk, 0);
+    m = rd_kafka_consumer_poll(k->rk, timeout_ms);
 
     if (m == NULL)
         return;
@@ -461,6 +517,8 @@ int cons_kafka_consume(cons_kafka_t *k, const char *topic, int32_t partition, co
     m->payload = rkm->payload;
     m->len = rkm->len;
     fill_headers(rkm, m);
+    if (k->brokers_up == 0)
+        k->brokers_up = -1; /* a message arrived: some broker is back (statistics may be off) */
     return 1;
 }
 
@@ -507,6 +565,14 @@ int cons_kafka_pause(cons_kafka_t *k, const char *topic, int32_t partition, bool
     rd_kafka_topic_partition_list_add(l, topic, partition);
     rc = pause ? rd_kafka_pause_partitions(k->rk, l) : rd_kafka_resume_partitions(k->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
+    if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        kpart_t *p = find_part(k, topic, partition);
+
+        if (p != NULL) {
+            p->paused = pause;
+            p->next_query_ms = 0;
+        }
+    }
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR)
         return xdcr_error_set(err, XDCR_EKAFKA, true, "could not %s %s/%d: %s",
                               pause ? "pause" : "resume", topic, (int)partition,
@@ -540,4 +606,42 @@ void cons_kafka_commit(cons_kafka_t *k, const char *topic, int32_t partition, in
         XDCR_LOG_KV(k->lg, XDCR_LOG_DEBUG, "could not commit offsets to Kafka", "error",
                     rd_kafka_err2str(rc));
     rd_kafka_topic_partition_list_destroy(l);
+}
+
+int64_t cons_kafka_high_watermark(cons_kafka_t *k, const char *topic, int32_t partition,
+                                  int64_t now_ms)
+{
+    kpart_t *p = find_part(k, topic, partition);
+    int64_t low = -1, high = -1;
+    rd_kafka_resp_err_t rc;
+
+    if (p == NULL)
+        return -1;
+    if (!p->paused) {
+        /* refreshed by every fetch response (the last stable offset under read_committed) */
+        rc = rd_kafka_get_watermark_offsets(k->rk, topic, partition, &low, &high);
+        if (rc == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+            return high;
+    }
+    /* paused (halted) or nothing fetched yet: ask the leader, at most once a second */
+    if (now_ms >= p->next_query_ms) {
+        rc = rd_kafka_query_watermark_offsets(k->rk, topic, partition, &low, &high, 250);
+        if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            p->high = high;
+            p->next_query_ms = now_ms + 1000;
+        } else {
+            p->next_query_ms = now_ms + 10000; /* the cluster is not answering: not often */
+        }
+    }
+    return p->high;
+}
+
+bool cons_kafka_is_up(const cons_kafka_t *k)
+{
+    return k->brokers_up != 0;
+}
+
+const char *cons_kafka_last_error(const cons_kafka_t *k)
+{
+    return k->last_error;
 }

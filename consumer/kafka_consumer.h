@@ -97,6 +97,20 @@ int cons_kafka_pause(cons_kafka_t *k, const char *topic, int32_t partition, bool
 int cons_kafka_watermarks(cons_kafka_t *k, const char *topic, int32_t partition, int timeout_ms,
                           int64_t *low, int64_t *high, xdcr_error_t *err);
 
+/*
+ * High watermark of an assigned partition for lag in messages, or -1 when unknown: the value
+ * the last fetch response carried (no I/O), or for a paused partition the leader's answer,
+ * asked at most once a second (blocking for at most 250 ms).
+ */
+int64_t cons_kafka_high_watermark(cons_kafka_t *k, const char *topic, int32_t partition,
+                                  int64_t now_ms);
+
+/* False when the last statistics (or an all-brokers-down error) showed no broker UP. */
+bool cons_kafka_is_up(const cons_kafka_t *k);
+
+/* The last error librdkafka reported ("" when none); valid until the next poll. */
+const char *cons_kafka_last_error(const cons_kafka_t *k);
+
 /* Commit next_offset for external tools (lag dashboards); never read back. */
 void cons_kafka_commit(cons_kafka_t *k, const char *topic, int32_t partition, int64_t next_offset,
                        bool async);

@@ -3,10 +3,13 @@
  * The only place that exits; the only mutable file-scope state is the stop flag.
  */
 #include "cons_config.h"
+#include "cons_http.h"
+#include "cons_status.h"
 #include "consumer.h"
 #include "kafka_consumer.h"
 #include "xdcr/config.h"
 #include "xdcr/error.h"
+#include "xdcr/http_server.h"
 #include "xdcr/log.h"
 #include "xdcr/metrics.h"
 
@@ -53,7 +56,9 @@ int main(int argc, char **argv)
     xdcr_error_t err;
     xdcr_log_t lg;
     xdcr_metrics_t *metrics = NULL;
-    char *password = NULL;
+    char *password = NULL, *token = NULL;
+    cons_status_t *cstatus = NULL;
+    cons_http_t *http = NULL;
     cons_t *cons = NULL;
     cons_env_t env;
     int status = XDCR_EXIT_OK;
@@ -75,6 +80,17 @@ int main(int argc, char **argv)
         rc = cons_kafka_check_config(&cfg.kafka, cfg.group_id, &err);
     if (rc == 0 && cfg.pg_password_file != NULL)
         rc = xdcr_read_secret_file(cfg.pg_password_file, &password, &err);
+    if (rc == 0 && cfg.http_token_file != NULL) {
+        rc = xdcr_read_secret_file(cfg.http_token_file, &token, &err);
+        if (rc != 0)
+            xdcr_error_prefix(&err, "http.token_file");
+    }
+    if (rc == 0 && cfg.http_listen[0] != '\0') {
+        char host[256];
+        int port;
+
+        rc = xdcr_http_parse_listen(cfg.http_listen, host, sizeof(host), &port, &err);
+    }
     if (rc != 0) {
         XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "invalid configuration", "error", err.message);
         status = XDCR_EXIT_USAGE;
@@ -89,7 +105,8 @@ int main(int argc, char **argv)
     install_signals();
 
     metrics = xdcr_metrics_new();
-    if (metrics == NULL) {
+    cstatus = cons_status_new(cfg.origin, cfg.origin_list, cfg.norigins);
+    if (metrics == NULL || cstatus == NULL) {
         XDCR_LOG(&lg, XDCR_LOG_ERROR, "out of memory");
         status = XDCR_EXIT_RUNTIME;
         goto out;
@@ -98,6 +115,7 @@ int main(int argc, char **argv)
     env.cfg = &cfg;
     env.lg = &lg;
     env.metrics = metrics;
+    env.status = cstatus;
     env.password = password;
     env.stop = &stop_requested;
     env.crash_point = getenv("XDCR_CRASH_POINT");
@@ -107,8 +125,19 @@ int main(int argc, char **argv)
         status = xdcr_error_exit_status(err.code);
         goto out;
     }
+    if (cfg.http_listen[0] != '\0') {
+        /* after cons_new: the consumer's metric families come first in /metrics */
+        http = cons_http_start(cfg.http_listen, token, cstatus, metrics, &err);
+        if (http == NULL) {
+            XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "could not start the HTTP endpoints", "error",
+                        err.message);
+            status = xdcr_error_exit_status(err.code);
+            goto out;
+        }
+    }
     XDCR_LOG_KV(&lg, XDCR_LOG_INFO, "starting", "version", XDCR_VERSION, "origins", cfg.origins,
-                "group", cfg.group_id, "schema", cfg.schema);
+                "group", cfg.group_id, "schema", cfg.schema, "http",
+                cfg.http_listen[0] != '\0' ? cfg.http_listen : "off");
     rc = cons_run(cons, &err);
     if (rc == XDCR_EGAP || rc == XDCR_EHALTED || rc == XDCR_ESYSID) {
         /* the halt itself was logged once, with its position, where it happened */
@@ -121,8 +150,15 @@ int main(int argc, char **argv)
         status = xdcr_error_exit_status(rc);
     }
 out:
+    /* the HTTP thread reads status and metrics: it stops first */
+    cons_http_stop(http);
     cons_free(cons);
+    cons_status_free(cstatus);
     xdcr_metrics_free(metrics);
+    if (token != NULL) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
     if (password != NULL) {
         memset(password, 0, strlen(password));
         free(password);

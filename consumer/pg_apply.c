@@ -57,7 +57,9 @@ typedef enum px_kind {
     PX_QUERY, /* a query whose result the caller waits for */
     PX_POSITION,
     PX_COMMIT,
-    PX_SYNC
+    PX_SYNC,
+    PX_WAITLOCK,  /* pg_try_advisory_lock of the next wait generation's parity */
+    PX_WAITUNLOCK /* pg_advisory_unlock of the old parity, after COMMIT */
 } px_kind_t;
 
 typedef struct px {
@@ -71,13 +73,24 @@ typedef struct px {
     uint64_t id;    /* PX_QUERY: to find it */
 } px_t;
 
+/* The read-your-writes turnstile of one origin (see sql_build.c, wait_for): which of the two
+ * session advisory locks (hashtext('xdcr:' || origin), parity) this session holds. */
+typedef struct turn {
+    char *origin;
+    char key[XDCR_ORIGIN_MAX + 8]; /* "xdcr:<origin>", hashed by the server */
+    bool held[2];
+} turn_t;
+
 struct cons_pg {
-    char *conninfo, *password, *schema;
+    char *conninfo, *password, *schema, *own_origin;
     bool replica_role, truncate_ignore;
+    void (*tick)(void *ctx);
+    void *tick_ctx;
     const xdcr_log_t *lg;
     PGconn *conn;
     char *session_origin; /* replication origin set up in this session */
     bool in_batch;
+    bool in_call; /* run() is waiting (the tick callback may call us back) */
 
     px_t *q; /* ring of expected results */
     size_t qhead, qlen, qcap;
@@ -91,6 +104,13 @@ struct cons_pg {
     bool sync_sent; /* the batch's pipeline has been closed with a Sync */
     int64_t expect_version;
     cons_pg_stats_t stats;
+
+    turn_t *turns; /* one per origin positioned in this session */
+    size_t nturns;
+    turn_t *adv_turn;  /* the batch advances this origin's wait generation, or NULL */
+    int adv_parity;    /* parity of the new generation */
+    bool adv_locked;   /* the batch's try-lock of adv_parity succeeded (held even after ROLLBACK) */
+    bool adv_unlocked; /* the old parity was released after COMMIT */
 
     tbl_t **tables;
     size_t ntables, tcap;
@@ -179,6 +199,99 @@ static int not_connected(xdcr_error_t *err)
     return xdcr_error_set(err, XDCR_EPGCONN, true, "not connected to the target PostgreSQL");
 }
 
+static void tick(cons_pg_t *pg)
+{
+    if (pg->tick != NULL)
+        pg->tick(pg->tick_ctx);
+}
+
+/*
+ * Wait for the socket in slices of 250 ms, calling the tick between them, so the daemon's
+ * liveness never depends on how long PostgreSQL takes. 1 ready, 0 no byte moved for
+ * IO_TIMEOUT_MS, -1 error.
+ */
+static int poll_io(cons_pg_t *pg, short events)
+{
+    struct pollfd pfd = {.fd = PQsocket(pg->conn), .events = events};
+    int waited = 0;
+
+    if (pfd.fd < 0)
+        return -1;
+    for (;;) {
+        int slice = IO_TIMEOUT_MS - waited < 250 ? IO_TIMEOUT_MS - waited : 250;
+        int n = poll(&pfd, 1, slice);
+
+        tick(pg);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != 0)
+            return n > 0 ? 1 : -1;
+        waited += slice;
+        if (waited >= IO_TIMEOUT_MS)
+            return 0;
+    }
+}
+
+static PGresult *run_wait(cons_pg_t *pg);
+
+/*
+ * Run SQL outside a batch and return its result: with parameters one statement, without
+ * (n < 0) a script of several. Sends and waits through poll_io(), so a hung server costs at
+ * most IO_TIMEOUT_MS (then the session is closed). Of several results the first failed one is
+ * returned, else the last. NULL when the connection failed.
+ */
+static PGresult *run(cons_pg_t *pg, const char *sql, int n, const char *const *vals)
+{
+    PGresult *res;
+    int ok = n < 0 ? PQsendQuery(pg->conn, sql)
+                   : PQsendQueryParams(pg->conn, sql, n, NULL, vals, NULL, NULL, 0);
+
+    if (ok == 0)
+        return NULL;
+    pg->in_call = true;
+    res = run_wait(pg);
+    pg->in_call = false;
+    return res;
+}
+
+/* The waiting half of run(): flush, then collect every result. */
+static PGresult *run_wait(cons_pg_t *pg)
+{
+    PGresult *keep = NULL, *res;
+
+    for (;;) {
+        int f = PQflush(pg->conn);
+
+        if (f == 0)
+            break;
+        if (f < 0 || poll_io(pg, POLLIN | POLLOUT) <= 0 || PQconsumeInput(pg->conn) == 0)
+            goto lost;
+    }
+    for (;;) {
+        while (PQisBusy(pg->conn)) {
+            if (poll_io(pg, POLLIN) <= 0 || PQconsumeInput(pg->conn) == 0)
+                goto lost;
+        }
+        res = PQgetResult(pg->conn);
+        if (res == NULL)
+            return keep;
+        if (keep != NULL && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+            PQclear(res);
+        } else {
+            PQclear(keep);
+            keep = res;
+        }
+    }
+lost:
+    PQclear(keep);
+    if (PQstatus(pg->conn) == CONNECTION_OK) {
+        /* no answer within IO_TIMEOUT_MS: give up on the session */
+        PQfinish(pg->conn);
+        pg->conn = NULL;
+    }
+    return NULL;
+}
+
 /* Run one statement outside a batch; *out gets the result when wanted (caller clears). */
 static int exec_params(cons_pg_t *pg, const char *sql, int n, const char *const *vals,
                        PGresult **out, const char *what, xdcr_error_t *err)
@@ -188,7 +301,11 @@ static int exec_params(cons_pg_t *pg, const char *sql, int n, const char *const 
 
     if (pg->conn == NULL)
         return not_connected(err);
-    res = PQexecParams(pg->conn, sql, n, NULL, vals, NULL, NULL, 0);
+    res = run(pg, sql, n, vals);
+    if (res == NULL && pg->conn == NULL)
+        return xdcr_error_set(err, XDCR_EPGCONN, true,
+                              "%s: the target PostgreSQL did not answer for %d s", what,
+                              IO_TIMEOUT_MS / 1000);
     st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         int rc = result_error(pg, res, what, err);
@@ -287,12 +404,16 @@ cons_pg_t *cons_pg_new(const cons_pg_opts_t *opts, const xdcr_log_t *lg)
     if (pg == NULL)
         return NULL;
     pg->lg = lg;
+    pg->tick = opts->tick;
+    pg->tick_ctx = opts->tick_ctx;
     pg->replica_role = opts->replica_role;
     pg->truncate_ignore = opts->truncate_ignore;
     pg->conninfo = strdup(opts->conninfo);
     pg->schema = strdup(opts->schema);
     sql_buf_init(&pg->sql);
     if (pg->conninfo == NULL || pg->schema == NULL)
+        goto fail;
+    if (opts->own_origin != NULL && (pg->own_origin = strdup(opts->own_origin)) == NULL)
         goto fail;
     if (opts->password != NULL && (pg->password = strdup(opts->password)) == NULL)
         goto fail;
@@ -322,6 +443,10 @@ void cons_pg_disconnect(cons_pg_t *pg)
     clear_queue(pg);
     /* prepared statements die with the session; table shapes may have changed meanwhile */
     forget_all_tables(pg);
+    /* and so do its advisory locks */
+    for (size_t i = 0; i < pg->nturns; i++)
+        pg->turns[i].held[0] = pg->turns[i].held[1] = false;
+    pg->adv_turn = NULL;
 }
 
 void cons_pg_free(cons_pg_t *pg)
@@ -333,6 +458,10 @@ void cons_pg_free(cons_pg_t *pg)
     free(pg->q);
     free(pg->conninfo);
     free(pg->schema);
+    free(pg->own_origin);
+    for (size_t i = 0; i < pg->nturns; i++)
+        free(pg->turns[i].origin);
+    free(pg->turns);
     if (pg->password != NULL) {
         memset(pg->password, 0, strlen(pg->password));
         free(pg->password);
@@ -349,6 +478,31 @@ void cons_pg_free(cons_pg_t *pg)
 bool cons_pg_is_connected(const cons_pg_t *pg)
 {
     return pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK;
+}
+
+bool cons_pg_check_alive(cons_pg_t *pg)
+{
+    struct pollfd pfd;
+
+    if (!cons_pg_is_connected(pg))
+        return false;
+    if (pg->in_batch || pg->in_call)
+        return true;
+    pfd.fd = PQsocket(pg->conn);
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (pfd.fd < 0)
+        return false;
+    /* an idle session only gets bytes when the server is going away (or a notice) */
+    if (poll(&pfd, 1, 0) > 0 && (PQconsumeInput(pg->conn) == 0 || !cons_pg_is_connected(pg))) {
+        char ebuf[400];
+
+        XDCR_LOG_KV(pg->lg, XDCR_LOG_DEBUG, "the idle target session was closed", "error",
+                    conn_error(pg->conn, ebuf, sizeof(ebuf)));
+        cons_pg_disconnect(pg);
+        return false;
+    }
+    return true;
 }
 
 bool cons_pg_in_batch(const cons_pg_t *pg)
@@ -476,20 +630,30 @@ int cons_pg_ensure_schema(cons_pg_t *pg, xdcr_error_t *err)
         rc = oom(err);
         goto rollback;
     }
-    res = PQexec(pg->conn, b.data);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        rc = result_error(pg, res, "could not create the consumer schema", err);
+    rc = exec_params(pg, b.data, -1, NULL, NULL, "could not create the consumer schema", err);
+    if (rc != 0)
         goto rollback;
+    if (pg->own_origin != NULL) {
+        /* which DC this database is, for `xdcr status --db` */
+        sql_buf_reset(&b);
+        sql_append(&b, "INSERT INTO ");
+        sql_append_qualified(&b, pg->schema, "meta");
+        sql_append(&b, " (key, value) VALUES ('consumer_origin', $1) ON CONFLICT (key) DO UPDATE "
+                       "SET value = EXCLUDED.value");
+        vals[0] = pg->own_origin;
+        rc = sql_buf_status(&b) != 0 ? oom(err)
+                                     : exec_params(pg, b.data, 1, vals, NULL,
+                                                   "could not record the consumer's origin", err);
+        if (rc != 0)
+            goto rollback;
     }
-    PQclear(res);
-    res = NULL;
     rc = exec_params(pg, "COMMIT", 0, NULL, NULL, "could not commit the consumer schema", err);
     goto out;
 rollback:
     PQclear(res);
     res = NULL;
     if (cons_pg_is_connected(pg))
-        PQclear(PQexec(pg->conn, "ROLLBACK"));
+        PQclear(run(pg, "ROLLBACK", 0, NULL));
 out:
     PQclear(res);
     sql_buf_free(&b);
@@ -610,6 +774,13 @@ static void handle_result(cons_pg_t *pg, PGresult *res)
     } else if (x->kind == PX_COMMIT) {
         if (st == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0)
             pg->committed = true;
+    } else if (x->kind == PX_WAITLOCK || x->kind == PX_WAITUNLOCK) {
+        bool t = st == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+
+        if (x->kind == PX_WAITLOCK)
+            pg->adv_locked = t;
+        else
+            pg->adv_unlocked = t;
     }
     if (x->kind == PX_QUERY) {
         PQclear(x->res);
@@ -672,14 +843,10 @@ static int read_ready(cons_pg_t *pg, xdcr_error_t *err)
 
 static int wait_socket(cons_pg_t *pg, short events, xdcr_error_t *err)
 {
-    struct pollfd pfd = {.fd = PQsocket(pg->conn), .events = events};
-    int n;
+    int n = poll_io(pg, events);
 
-    if (pfd.fd < 0)
+    if (n < 0)
         return conn_lost(pg, err);
-    do
-        n = poll(&pfd, 1, IO_TIMEOUT_MS);
-    while (n < 0 && errno == EINTR);
     if (n == 0) {
         PQfinish(pg->conn);
         pg->conn = NULL;
@@ -1539,6 +1706,90 @@ privileges:
     return err->code;
 }
 
+/* ---- read-your-writes turnstile ------------------------------------------------------------ */
+
+static turn_t *turn_get(cons_pg_t *pg, const char *origin)
+{
+    turn_t *t;
+
+    for (size_t i = 0; i < pg->nturns; i++)
+        if (strcmp(pg->turns[i].origin, origin) == 0)
+            return &pg->turns[i];
+    t = realloc(pg->turns, (pg->nturns + 1) * sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    pg->turns = t;
+    t = &pg->turns[pg->nturns];
+    memset(t, 0, sizeof(*t));
+    t->origin = strdup(origin);
+    if (t->origin == NULL)
+        return NULL;
+    snprintf(t->key, sizeof(t->key), "xdcr:%s", origin);
+    pg->nturns++;
+    return t;
+}
+
+/* Take (try) or release one parity's session lock outside a batch; true when it succeeded. */
+static bool turn_lock(cons_pg_t *pg, turn_t *t, int parity, bool lock)
+{
+    char par[16];
+    const char *vals[2] = {t->key, par};
+    PGresult *res = NULL;
+    xdcr_error_t e;
+    bool ok;
+
+    snprintf(par, sizeof(par), "%d", parity);
+    if (exec_params(pg,
+                    lock ? "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext($1), "
+                           "$2::integer)"
+                         : "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtext($1), "
+                           "$2::integer)",
+                    2, vals, &res, "could not use the wait turnstile", &e) != 0)
+        return false;
+    ok = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (ok)
+        t->held[parity] = lock;
+    return ok;
+}
+
+int cons_pg_turnstile_hold(cons_pg_t *pg, const char *origin, int64_t gen, xdcr_error_t *err)
+{
+    turn_t *t;
+    int want = (int)(gen & 1);
+
+    if (pg->in_batch)
+        return xdcr_error_set(err, XDCR_ESTATE, false, "a batch is open");
+    if (!cons_pg_is_connected(pg))
+        return not_connected(err);
+    t = turn_get(pg, origin);
+    if (t == NULL)
+        return oom(err);
+    if (t->held[1 - want])
+        (void)turn_lock(pg, t, 1 - want, false);
+    if (!t->held[want] && !turn_lock(pg, t, want, true))
+        XDCR_LOG_KV(pg->lg, XDCR_LOG_DEBUG,
+                    "wait turnstile lock not available; SQL waiters poll until the next commit",
+                    "origin", origin);
+    return 0;
+}
+
+void cons_pg_turnstile_release(cons_pg_t *pg, const char *origin)
+{
+    if (pg->in_batch || !cons_pg_is_connected(pg))
+        return;
+    for (size_t i = 0; i < pg->nturns; i++) {
+        turn_t *t = &pg->turns[i];
+
+        if (strcmp(t->origin, origin) != 0)
+            continue;
+        for (int k = 0; k < 2; k++)
+            if (t->held[k])
+                (void)turn_lock(pg, t, k, false);
+        t->held[0] = t->held[1] = false;
+    }
+}
+
 int cons_pg_begin(cons_pg_t *pg, const char *origin, xdcr_error_t *err)
 {
     px_t *x;
@@ -1556,6 +1807,8 @@ int cons_pg_begin(cons_pg_t *pg, const char *origin, xdcr_error_t *err)
     pg->committed = false;
     pg->sync_sent = false;
     pg->expect_version = -1;
+    pg->adv_turn = NULL;
+    pg->adv_locked = pg->adv_unlocked = false;
     xdcr_error_clear(&pg->first_err);
     memset(&pg->failure, 0, sizeof(pg->failure));
     pg->failure.offset = -1;
@@ -1579,27 +1832,64 @@ static char *fmt_time(int64_t us, char *buf, size_t len)
 int cons_pg_put_position(cons_pg_t *pg, const cons_pos_write_t *w, xdcr_error_t *err)
 {
     char part[16], seq[XDCR_LSN_STRLEN], ct[40], off[24], sysid[24], tli[16], mt[40];
-    char wal[XDCR_LSN_STRLEN], ver[24];
-    const char *vals[12];
+    char wal[XDCR_LSN_STRLEN], ver[24], gen[24], hw[24], par[16];
+    const char *vals[14];
     px_t *x;
+    int rc;
 
     if (!pg->in_batch)
         return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
+    pg->adv_turn = NULL;
+    if (w->advance) {
+        /* the next generation's lock first, so a waiter that reads it finds it held */
+        turn_t *t = turn_get(pg, w->origin);
+
+        if (t == NULL)
+            return oom(err);
+        pg->adv_turn = t;
+        pg->adv_parity = (int)(w->wait_gen & 1);
+        pg->adv_locked = false;
+        if (!t->held[pg->adv_parity]) {
+            vals[0] = t->key;
+            snprintf(par, sizeof(par), "%d", pg->adv_parity);
+            vals[1] = par;
+            x = push_px(pg, PX_WAITLOCK, err);
+            if (x == NULL)
+                return err->code;
+            rc = send_params(pg, x,
+                             "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext($1), "
+                             "$2::integer)",
+                             2, vals, err);
+            if (rc != 0)
+                return rc;
+        }
+        vals[0] = w->origin;
+        x = push_px(pg, PX_OTHER, err);
+        if (x == NULL)
+            return err->code;
+        rc = send_params(pg, x, "SELECT pg_catalog.pg_notify('xdcr_applied', $1)", 1, vals, err);
+        if (rc != 0)
+            return rc;
+    }
     sql_buf_reset(&pg->sql);
     sql_append(&pg->sql, "WITH w AS (INSERT INTO ");
     sql_append_qualified(&pg->sql, pg->schema, "positions");
     sql_append(&pg->sql,
                " AS p (origin, topic, partition, seq, commit_time, kafka_offset, sysid, "
-               "timeline, mark_time, source_wal_lsn, applied_at, version, resync) VALUES ($1, $2, "
+               "timeline, mark_time, source_wal_lsn, applied_at, version, resync, wait_gen, "
+               "kafka_high_watermark) VALUES ($1, $2, "
                "$3::integer, $4::pg_lsn, $5::timestamptz, $6::bigint, $7, $8::integer, "
-               "$9::timestamptz, $10::pg_lsn, now(), 1, $11::boolean) ON CONFLICT (origin, "
+               "$9::timestamptz, $10::pg_lsn, now(), 1, $11::boolean, $13::bigint, $14::bigint) "
+               "ON CONFLICT (origin, "
                "topic, partition) DO UPDATE SET seq = EXCLUDED.seq, commit_time = "
                "COALESCE(EXCLUDED.commit_time, p.commit_time), kafka_offset = "
                "EXCLUDED.kafka_offset, sysid = COALESCE(EXCLUDED.sysid, p.sysid), timeline = "
                "COALESCE(EXCLUDED.timeline, p.timeline), mark_time = GREATEST(EXCLUDED.mark_time, "
                "p.mark_time), source_wal_lsn = GREATEST(EXCLUDED.source_wal_lsn, "
                "p.source_wal_lsn), applied_at = now(), version = p.version + 1, resync = "
-               "EXCLUDED.resync WHERE p.version = $12::bigint RETURNING version) "
+               "EXCLUDED.resync, wait_gen = EXCLUDED.wait_gen, kafka_high_watermark = "
+               "COALESCE(EXCLUDED.kafka_high_watermark, p.kafka_high_watermark) "
+               "WHERE p.version = $12::bigint RETURNING version) "
                "SELECT CASE WHEN v = $12::bigint + 1 THEN v ELSE ");
     /* an error, not an empty result, so that the COMMIT queued behind it cannot run */
     sql_append_qualified(&pg->sql, pg->schema, "fence_failed");
@@ -1611,6 +1901,8 @@ int cons_pg_put_position(cons_pg_t *pg, const cons_pos_write_t *w, xdcr_error_t 
     snprintf(sysid, sizeof(sysid), "%" PRIu64, w->sysid);
     snprintf(tli, sizeof(tli), "%u", w->timeline);
     snprintf(ver, sizeof(ver), "%" PRId64, w->expect_version);
+    snprintf(gen, sizeof(gen), "%" PRId64, w->wait_gen);
+    snprintf(hw, sizeof(hw), "%" PRId64, w->high_watermark);
     vals[0] = w->origin;
     vals[1] = w->topic;
     vals[2] = part;
@@ -1623,11 +1915,13 @@ int cons_pg_put_position(cons_pg_t *pg, const cons_pos_write_t *w, xdcr_error_t 
     vals[9] = w->source_wal_lsn != 0 ? xdcr_lsn_format(w->source_wal_lsn, wal) : NULL;
     vals[10] = w->resync ? "true" : "false";
     vals[11] = ver;
+    vals[12] = gen;
+    vals[13] = w->high_watermark >= 0 ? hw : NULL;
     pg->expect_version = w->expect_version;
     x = push_px(pg, PX_POSITION, err);
     if (x == NULL)
         return err->code;
-    return send_params(pg, x, pg->sql.data, 12, vals, err);
+    return send_params(pg, x, pg->sql.data, 14, vals, err);
 }
 
 static bool is_text_payload(const unsigned char *s, size_t n)
@@ -1834,6 +2128,23 @@ int cons_pg_commit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
         rc = send_failed(pg, err);
         goto failed;
     }
+    if (pg->adv_turn != NULL && pg->adv_turn->held[1 - pg->adv_parity]) {
+        /* after COMMIT (skipped if it failed): wakes the waiters of the old generation */
+        char par[16];
+        const char *vals[2] = {pg->adv_turn->key, par};
+
+        snprintf(par, sizeof(par), "%d", 1 - pg->adv_parity);
+        x = push_px(pg, PX_WAITUNLOCK, err);
+        if (x == NULL)
+            return err->code;
+        if (PQsendQueryParams(pg->conn,
+                              "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtext($1), "
+                              "$2::integer)",
+                              2, NULL, vals, NULL, NULL, 0) == 0) {
+            rc = send_failed(pg, err);
+            goto failed;
+        }
+    }
     x = push_px(pg, PX_SYNC, err);
     if (x == NULL)
         return err->code;
@@ -1846,7 +2157,25 @@ int cons_pg_commit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
     rc = drain(pg, 0, err);
     if (rc != 0 || pg->failed || !pg->committed)
         goto failed;
-    if (!end_pipeline(pg)) {
+    if (pg->adv_turn != NULL) {
+        turn_t *t = pg->adv_turn;
+        bool unknown = false;
+
+        if (pg->adv_locked)
+            t->held[pg->adv_parity] = true;
+        if (t->held[1 - pg->adv_parity]) {
+            if (pg->adv_unlocked)
+                t->held[1 - pg->adv_parity] = false;
+            else
+                unknown = true;
+        }
+        pg->adv_turn = NULL;
+        if (unknown) {
+            /* which locks the session holds is unclear: a new session starts clean */
+            cons_pg_disconnect(pg);
+        }
+    }
+    if (pg->conn != NULL && !end_pipeline(pg)) {
         /* committed, but the session is unusable: start a new one next time */
         cons_pg_disconnect(pg);
     }
@@ -1877,15 +2206,23 @@ void cons_pg_rollback(cons_pg_t *pg)
         strcmp(pg->failure.sqlstate, "42804") == 0)
         forget_all_tables(pg); /* the target's tables changed under us: read them again */
     if (PQtransactionStatus(pg->conn) != PQTRANS_IDLE) {
-        PGresult *res = PQexec(pg->conn, "ROLLBACK");
+        PGresult *res = run(pg, "ROLLBACK", 0, NULL);
 
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
             PQclear(res);
             cons_pg_disconnect(pg);
             return;
         }
         PQclear(res);
     }
+    if (pg->adv_turn != NULL && pg->adv_locked &&
+        !turn_lock(pg, pg->adv_turn, pg->adv_parity, false)) {
+        /* session locks survive ROLLBACK; one that cannot be given back goes with the session */
+        cons_pg_disconnect(pg);
+        return;
+    }
+    pg->adv_turn = NULL;
+    pg->adv_locked = false;
 }
 
 /* ---- outside batches ------------------------------------------------------------------------ */
@@ -1902,7 +2239,10 @@ int cons_pg_read_position(cons_pg_t *pg, const char *origin, const char *topic, 
     memset(pos, 0, sizeof(*pos));
     snprintf(part, sizeof(part), "%d", (int)partition);
     sql_buf_init(&b);
-    sql_append(&b, "SELECT seq::text, kafka_offset, sysid, timeline, version, resync FROM ");
+    sql_append(&b, "SELECT seq::text, kafka_offset, sysid, timeline, version, resync, wait_gen, "
+                   "(EXTRACT(epoch FROM commit_time) * 1000000)::bigint, "
+                   "(EXTRACT(epoch FROM mark_time) * 1000000)::bigint, source_wal_lsn::text, "
+                   "kafka_high_watermark FROM ");
     sql_append_qualified(&b, pg->schema, "positions");
     sql_append(&b, " WHERE origin = $1 AND topic = $2 AND partition = $3::integer");
     if (sql_buf_status(&b) != 0) {
@@ -1927,6 +2267,15 @@ int cons_pg_read_position(cons_pg_t *pg, const char *origin, const char *topic, 
         }
         pos->version = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
         pos->resync = PQgetvalue(res, 0, 5)[0] == 't';
+        pos->wait_gen = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
+        if (!PQgetisnull(res, 0, 7))
+            pos->commit_time_us = strtoll(PQgetvalue(res, 0, 7), NULL, 10);
+        if (!PQgetisnull(res, 0, 8))
+            pos->mark_time_us = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
+        if (!PQgetisnull(res, 0, 9))
+            (void)xdcr_lsn_parse(PQgetvalue(res, 0, 9), &pos->source_wal_lsn, NULL);
+        pos->high_watermark =
+            PQgetisnull(res, 0, 10) ? -1 : strtoll(PQgetvalue(res, 0, 10), NULL, 10);
     }
     PQclear(res);
     return 0;

@@ -23,10 +23,13 @@ typedef struct cons_pg cons_pg_t;
 
 typedef struct cons_pg_opts {
     const char *conninfo;
-    const char *password; /* may be NULL */
-    const char *schema;   /* the consumer's own schema */
-    bool replica_role;    /* SET session_replication_role = replica */
-    bool truncate_ignore; /* TRUNCATE messages are not applied */
+    const char *password;    /* may be NULL */
+    const char *schema;      /* the consumer's own schema */
+    bool replica_role;       /* SET session_replication_role = replica */
+    bool truncate_ignore;    /* TRUNCATE messages are not applied */
+    const char *own_origin;  /* this DC's origin, recorded in <schema>.meta; may be NULL */
+    void (*tick)(void *ctx); /* called every 250 ms at least while waiting for the server */
+    void *tick_ctx;
 } cons_pg_opts_t;
 
 /* A stored position (one row of <schema>.positions). */
@@ -37,8 +40,13 @@ typedef struct cons_position {
     bool has_identity;    /* sysid/timeline known */
     uint64_t sysid;
     uint32_t timeline;
-    int64_t version; /* bumped by every writer; 0 when there is no row */
-    bool resync;     /* set by accept_gap: the next message starts a new chain */
+    int64_t version;           /* bumped by every writer; 0 when there is no row */
+    bool resync;               /* set by accept_gap: the next message starts a new chain */
+    int64_t wait_gen;          /* read-your-writes generation (see wait_for) */
+    int64_t commit_time_us;    /* source commit time of the last applied transaction, or 0 */
+    int64_t mark_time_us;      /* source time of the last applied progress mark, or 0 */
+    xdcr_lsn_t source_wal_lsn; /* source WAL position of the last applied mark, or 0 */
+    int64_t high_watermark;    /* partition high watermark at the last commit, or -1 */
 } cons_position_t;
 
 /* The position written at the end of a batch, fenced on the version read before. */
@@ -55,6 +63,9 @@ typedef struct cons_pos_write {
     xdcr_lsn_t source_wal_lsn; /* 0: keep */
     bool resync;
     int64_t expect_version; /* the version read or last written; 0 = no row expected */
+    bool advance;           /* seq moved: notify xdcr_applied, move the wait turnstile */
+    int64_t wait_gen;       /* generation to store: the stored one, + 1 when advance */
+    int64_t high_watermark; /* partition high watermark known now, or -1 (keep) */
 } cons_pos_write_t;
 
 typedef struct cons_dead_letter {
@@ -110,6 +121,9 @@ void cons_pg_free(cons_pg_t *pg);
 int cons_pg_connect(cons_pg_t *pg, xdcr_error_t *err);
 void cons_pg_disconnect(cons_pg_t *pg);
 bool cons_pg_is_connected(const cons_pg_t *pg);
+/* Without blocking: has the server closed the idle session (stopped, restarted, terminated)?
+ * Disconnects then and returns false; true while the session looks usable. */
+bool cons_pg_check_alive(cons_pg_t *pg);
 
 /* Create or upgrade the consumer's schema in one transaction (XDCR_ESTATE when the stored
  * schema version is newer than this consumer). */
@@ -126,6 +140,16 @@ int cons_pg_read_position(cons_pg_t *pg, const char *origin, const char *topic, 
 /* Pending skip requests of an origin: *ids and *lsns malloc'd (n entries), caller frees. */
 int cons_pg_read_skips(cons_pg_t *pg, const char *origin, int64_t **ids, xdcr_lsn_t **lsns,
                        size_t *n, xdcr_error_t *err);
+
+/*
+ * The read-your-writes turnstile (docs/lag.md): hold the session advisory lock
+ * (hashtext('xdcr:' || origin), gen % 2) and not the other parity, outside a batch. Never
+ * blocks: a lock held elsewhere is left alone (SQL waiters then poll until the next commit).
+ * Release drops both when the origin is no longer applied here. Commits with advance set move
+ * the lock to the next parity: try-lock before, unlock of the old one after COMMIT.
+ */
+int cons_pg_turnstile_hold(cons_pg_t *pg, const char *origin, int64_t gen, xdcr_error_t *err);
+void cons_pg_turnstile_release(cons_pg_t *pg, const char *origin);
 
 /* Record or clear a halted partition in <schema>.halts (outside a batch). */
 int cons_pg_record_halt(cons_pg_t *pg, const cons_halt_row_t *h, xdcr_error_t *err);
@@ -148,7 +172,8 @@ bool cons_pg_in_batch(const cons_pg_t *pg);
 int cons_pg_apply_change(cons_pg_t *pg, const xdcr_message_t *msg, const xdcr_change_t *ch,
                          int64_t offset, xdcr_error_t *err);
 
-/* Queue the position write, a dead letter, or a finished skip request with its audit row. */
+/* Queue the position write (with advance: also NOTIFY xdcr_applied, payload the origin, and
+ * the turnstile's next lock), a dead letter, or a finished skip request with its audit row. */
 int cons_pg_put_position(cons_pg_t *pg, const cons_pos_write_t *w, xdcr_error_t *err);
 int cons_pg_put_dead_letter(cons_pg_t *pg, const cons_dead_letter_t *d, xdcr_error_t *err);
 int cons_pg_put_skip_done(cons_pg_t *pg, const cons_skip_done_t *s, xdcr_error_t *err);

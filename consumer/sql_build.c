@@ -322,7 +322,12 @@ static const char *const schema_ddl[] = {
     "    applied_at timestamptz NOT NULL DEFAULT now(),\n"
     "    version bigint NOT NULL DEFAULT 1,\n"
     "    resync boolean NOT NULL DEFAULT false,\n"
+    "    wait_gen bigint NOT NULL DEFAULT 0,\n"
+    "    kafka_high_watermark bigint,\n"
     "    PRIMARY KEY (origin, topic, partition));\n",
+    /* columns added after the first release of the table */
+    "ALTER TABLE @.positions ADD COLUMN IF NOT EXISTS wait_gen bigint NOT NULL DEFAULT 0,\n"
+    "    ADD COLUMN IF NOT EXISTS kafka_high_watermark bigint;\n",
     "CREATE TABLE IF NOT EXISTS @.dead_letters (\n"
     "    id bigserial PRIMARY KEY,\n"
     "    origin text NOT NULL,\n"
@@ -430,14 +435,85 @@ static const char *const schema_ddl[] = {
     "        p_origin, jsonb_build_object('reset_seq', p_reset_seq::text, 'reason', p_reason));\n"
     "END\n"
     "$xdcr$;\n",
+    /* docs/lag.md defines every column; new columns go at the end (CREATE OR REPLACE VIEW) */
     "CREATE OR REPLACE VIEW @.lag AS\n"
     "SELECT p.origin, p.topic, p.partition, p.seq AS applied_seq, p.commit_time, p.mark_time,\n"
     "       p.applied_at, p.kafka_offset,\n"
-    "       EXTRACT(epoch FROM now() - GREATEST(p.commit_time, p.mark_time))::double precision\n"
-    "           AS lag_seconds,\n"
+    "       GREATEST(EXTRACT(epoch FROM now() - GREATEST(p.commit_time, p.mark_time)), 0)\n"
+    "           ::double precision AS lag_seconds,\n"
     "       GREATEST(p.source_wal_lsn - p.seq, 0) AS lag_bytes,\n"
-    "       h.kind AS halted, h.error AS halt_error\n"
+    "       h.kind AS halted, h.error AS halt_error,\n"
+    "       GREATEST(p.kafka_high_watermark - p.kafka_offset, 0) AS lag_messages,\n"
+    "       p.source_wal_lsn, GREATEST(p.commit_time, p.mark_time) AS last_source_time,\n"
+    "       p.kafka_high_watermark\n"
     "FROM @.positions p LEFT JOIN @.halts h USING (origin, topic, partition);\n",
+    /*
+     * Read-your-writes from SQL (docs/lag.md). The consumer's apply session holds the session
+     * advisory lock (hashtext('xdcr:' || origin), wait_gen % 2) of every origin it applies; a
+     * commit that advances the origin first takes the lock of the next parity, writes wait_gen
+     * + 1 with the position, commits, then releases the old one. A waiter blocks on a shared
+     * lock of the parity it read, so the release wakes it right after the commit. The shared
+     * lock is a transaction lock taken inside a subtransaction that is then rolled back, which
+     * releases it at once, also when the statement is cancelled.
+     */
+    "CREATE OR REPLACE FUNCTION @.wait_for(p_origin text, p_lsn pg_lsn,\n"
+    "        p_timeout interval DEFAULT '5s') RETURNS boolean\n"
+    "    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog SET lock_timeout = 0\n"
+    "    AS $xdcr$\n"
+    "DECLARE\n"
+    "    v_deadline timestamptz := clock_timestamp() + p_timeout;\n"
+    "    v_key integer := hashtext('xdcr:' || p_origin);\n"
+    "    v_seq pg_lsn;\n"
+    "    v_gen bigint;\n"
+    "    v_gen2 bigint;\n"
+    "    v_left_ms double precision;\n"
+    "    v_free boolean;\n"
+    "BEGIN\n"
+    "    IF p_origin IS NULL OR p_lsn IS NULL OR p_timeout IS NULL THEN\n"
+    "        RAISE EXCEPTION 'origin, lsn and timeout are required';\n"
+    "    END IF;\n"
+    "    IF current_setting('transaction_isolation') <> 'read committed' THEN\n"
+    "        RAISE EXCEPTION USING ERRCODE = 'invalid_transaction_state',\n"
+    "            MESSAGE = 'wait_for needs a READ COMMITTED transaction, not '\n"
+    "                || upper(current_setting('transaction_isolation')),\n"
+    "            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot never sees the consumer''s '\n"
+    "                || 'later commits: call it outside such a transaction.';\n"
+    "    END IF;\n"
+    "    LOOP\n"
+    "        -- each statement takes a new snapshot (READ COMMITTED, VOLATILE)\n"
+    "        SELECT p.seq, p.wait_gen INTO v_seq, v_gen FROM @.positions p\n"
+    "            WHERE p.origin = p_origin ORDER BY p.seq DESC LIMIT 1;\n"
+    "        IF v_seq >= p_lsn THEN\n"
+    "            RETURN true;\n"
+    "        END IF;\n"
+    "        v_gen := COALESCE(v_gen, 0);\n"
+    "        v_left_ms := EXTRACT(epoch FROM v_deadline - clock_timestamp()) * 1000;\n"
+    "        IF v_left_ms <= 0 THEN\n"
+    "            RETURN false;\n"
+    "        END IF;\n"
+    "        PERFORM set_config('lock_timeout', ceil(v_left_ms)::bigint || 'ms', true);\n"
+    "        BEGIN\n"
+    "            v_free := pg_try_advisory_xact_lock_shared(v_key, (v_gen % 2)::integer);\n"
+    "            IF NOT v_free THEN\n"
+    "                PERFORM pg_advisory_xact_lock_shared(v_key, (v_gen % 2)::integer);\n"
+    "            END IF;\n"
+    "            RAISE SQLSTATE 'XD002'; -- roll the subtransaction back: releases the lock\n"
+    "        EXCEPTION\n"
+    "            WHEN SQLSTATE 'XD002' THEN NULL;\n"
+    "            WHEN lock_not_available THEN NULL; -- timed out: the next check decides\n"
+    "        END;\n"
+    "        IF v_free THEN\n"
+    "            -- nobody holds the turnstile: the consumer is down or reconnecting\n"
+    "            SELECT p.wait_gen INTO v_gen2 FROM @.positions p\n"
+    "                WHERE p.origin = p_origin ORDER BY p.seq DESC LIMIT 1;\n"
+    "            IF COALESCE(v_gen2, 0) = v_gen THEN\n"
+    "                PERFORM pg_sleep(LEAST(0.05, GREATEST(EXTRACT(epoch FROM\n"
+    "                    v_deadline - clock_timestamp()), 0)));\n"
+    "            END IF;\n"
+    "        END IF;\n"
+    "    END LOOP;\n"
+    "END\n"
+    "$xdcr$;\n",
     "INSERT INTO @.meta (key, value) VALUES ('schema_version', '1')\n"
     "    ON CONFLICT (key) DO NOTHING;\n",
 };

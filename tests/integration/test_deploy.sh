@@ -259,7 +259,10 @@ if have_binaries && command -v dpkg >/dev/null; then
     ((${#libs[@]} > 0)) || h_fail "could not read the libraries the binaries link (objdump)"
     missing=()
     for lib in "${libs[@]}"; do
-        pkg=$(dpkg -S "*/$lib" 2>/dev/null | head -n 1 | cut -d: -f1)
+        # prefer the native architecture's copy (libm.so.6 also exists in libc6-i386)
+        pkg=$(dpkg -S "*/$lib" 2>/dev/null | grep -F "/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/" |
+            head -n 1 | cut -d: -f1)
+        [[ -n "$pkg" ]] || pkg=$(dpkg -S "*/$lib" 2>/dev/null | head -n 1 | cut -d: -f1)
         [[ -n "$pkg" ]] || h_fail "no Debian package provides $lib"
         case "$pkg" in
         libc6 | libgcc-s1 | libasan* | libubsan* | liblsan* | libtsan*) continue ;;
