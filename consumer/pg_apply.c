@@ -1987,7 +1987,16 @@ int cons_pg_put_dead_letter(cons_pg_t *pg, const cons_dead_letter_t *d, xdcr_err
     if (!pg->in_batch)
         return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
     if (d->payload != NULL) {
-        payload = text ? strndup(d->payload, d->len) : base64(d->payload, d->len);
+        if (text) {
+            /* not strndup: the payload is not NUL-terminated */
+            payload = malloc(d->len + 1);
+            if (payload != NULL) {
+                memcpy(payload, d->payload, d->len);
+                payload[d->len] = '\0';
+            }
+        } else {
+            payload = base64(d->payload, d->len);
+        }
         if (payload == NULL)
             return oom(err);
     }
