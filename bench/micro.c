@@ -20,7 +20,7 @@
 #include "xdcr/event.h"
 
 #ifdef BENCH_HAVE_SQL_BUILD
-#include "cons_check.h"
+#include "xdcr/schema_check.h"
 #include "sql_build.h"
 #endif
 
@@ -429,15 +429,15 @@ static result_t bench_event_decode(const payloads_t *k, double budget)
 }
 
 #ifdef BENCH_HAVE_SQL_BUILD
-static cons_table_t *bench_table(void)
+static xdcr_table_t *bench_table(void)
 {
-    cons_table_t *t = cons_table_new("public", "bench_items", RELID, 'r');
+    xdcr_table_t *t = xdcr_table_new("public", "bench_items", RELID, 'r');
 
     if (t == NULL)
-        die("cons_table_new", NULL);
+        die("xdcr_table_new", NULL);
     for (int c = 0; c < NCOLS; c++) {
-        cons_tcol_t col;
-        char name[64], type[64]; /* cons_table_add_column copies them */
+        xdcr_tcol_t col;
+        char name[64], type[64]; /* xdcr_table_add_column copies them */
 
         snprintf(name, sizeof(name), "%s", bench_cols[c].name);
         snprintf(type, sizeof(type), "%s", bench_cols[c].type);
@@ -448,17 +448,17 @@ static cons_table_t *bench_table(void)
         col.not_null = true;
         col.has_default = c == 4;
         col.pk_pos = c == 0 ? 1 : 0;
-        if (cons_table_add_column(t, &col) != 0)
-            die("cons_table_add_column", NULL);
+        if (xdcr_table_add_column(t, &col) != 0)
+            die("xdcr_table_add_column", NULL);
     }
-    if (cons_table_finish(t) != 0)
-        die("cons_table_finish", NULL);
+    if (xdcr_table_finish(t) != 0)
+        die("xdcr_table_finish", NULL);
     return t;
 }
 
 static result_t bench_sql(const char *name, int kind, double budget)
 {
-    cons_table_t *t = bench_table();
+    xdcr_table_t *t = bench_table();
     static const uint32_t all[NCOLS] = {0, 1, 2, 3, 4};
     static const uint32_t nonkey[NCOLS - 1] = {1, 2, 3, 4};
     sql_buf_t b;
@@ -486,7 +486,7 @@ static result_t bench_sql(const char *name, int kind, double budget)
         el = now_s() - t0;
     } while (el < budget);
     sql_buf_free(&b);
-    cons_table_free(t);
+    xdcr_table_free(t);
     return (result_t){name, n, el, "statements"};
 }
 #endif

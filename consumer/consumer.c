@@ -1664,7 +1664,7 @@ static void drain(cons_t *c)
 int cons_run(cons_t *c, xdcr_error_t *err)
 {
     xdcr_error_t e;
-    cons_problems_t probs;
+    xdcr_problems_t probs;
     int rc;
 
     /* the target first: its schema, and the preflight of the configured tables */
@@ -1694,17 +1694,17 @@ int cons_run(cons_t *c, xdcr_error_t *err)
     cons_notify_ready(&c->notify, "running: target connected, schema installed");
     c->backoff_ms = c->cfg->backoff_initial_ms;
     c->retry_at_ms = 0;
-    cons_problems_init(&probs);
+    xdcr_problems_init(&probs);
     rc = cons_pg_check_tables(c->pg, c->cfg->tables, &probs, &e);
     if (rc == 0 && probs.count > 0) {
         char buf[XDCR_ERROR_MSG_MAX];
 
-        cons_problems_join(&probs, buf, sizeof(buf));
+        xdcr_problems_join(&probs, buf, sizeof(buf));
         rc = xdcr_error_set(&e, XDCR_ESCHEMA, false,
                             "preflight found %zu problem(s) with the target tables: %s",
                             probs.count, buf);
     }
-    cons_problems_free(&probs);
+    xdcr_problems_free(&probs);
     if (rc != 0) {
         *err = e;
         return rc;

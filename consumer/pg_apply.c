@@ -38,7 +38,7 @@ typedef struct stmt {
 
 typedef struct tbl {
     char *schema, *name;
-    cons_table_t *t; /* NULL until loaded */
+    xdcr_table_t *t; /* NULL until loaded */
     /* the source shape last mapped, and its mapping */
     uint32_t src_ncols;
     char **src_names;
@@ -345,7 +345,7 @@ static void tbl_forget(tbl_t *tb)
     tb->map = NULL;
     tb->src_ncols = 0;
     tb->mapped = false;
-    cons_table_free(tb->t);
+    xdcr_table_free(tb->t);
     tb->t = NULL;
 }
 
@@ -1005,7 +1005,7 @@ static int load_table(cons_pg_t *pg, tbl_t *tb, xdcr_error_t *err)
 {
     const char *vals[2] = {tb->schema, tb->name};
     PGresult *res;
-    cons_table_t *t = NULL;
+    xdcr_table_t *t = NULL;
     int rc;
 
     rc = query(pg, catalog_sql, 2, vals, &res, "could not read the target catalog", err);
@@ -1016,12 +1016,12 @@ static int load_table(cons_pg_t *pg, tbl_t *tb, xdcr_error_t *err)
         PQclear(res);
         return 0;
     }
-    t = cons_table_new(tb->schema, tb->name, (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10),
+    t = xdcr_table_new(tb->schema, tb->name, (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10),
                        PQgetvalue(res, 0, 1)[0]);
     if (t == NULL)
         goto nomem;
     for (int r = 0; r < PQntuples(res); r++) {
-        cons_tcol_t c;
+        xdcr_tcol_t c;
 
         if (PQgetisnull(res, r, 2))
             continue; /* a table without columns */
@@ -1033,12 +1033,12 @@ static int load_table(cons_pg_t *pg, tbl_t *tb, xdcr_error_t *err)
         c.has_default = PQgetvalue(res, r, 6)[0] == 't';
         c.generated = PQgetvalue(res, r, 7)[0] == 't';
         c.pk_pos = (uint32_t)strtoul(PQgetvalue(res, r, 8), NULL, 10);
-        if (cons_table_add_column(t, &c) != 0)
+        if (xdcr_table_add_column(t, &c) != 0)
             goto nomem;
     }
-    if (cons_table_finish(t) != 0) {
+    if (xdcr_table_finish(t) != 0) {
         PQclear(res);
-        cons_table_free(t);
+        xdcr_table_free(t);
         return xdcr_error_set(err, XDCR_ESCHEMA, false, "could not read the primary key of %s.%s",
                               tb->schema, tb->name);
     }
@@ -1047,11 +1047,11 @@ static int load_table(cons_pg_t *pg, tbl_t *tb, xdcr_error_t *err)
     return 0;
 nomem:
     PQclear(res);
-    cons_table_free(t);
+    xdcr_table_free(t);
     return oom(err);
 }
 
-int cons_pg_check_tables(cons_pg_t *pg, const char *tables_csv, cons_problems_t *out,
+int cons_pg_check_tables(cons_pg_t *pg, const char *tables_csv, xdcr_problems_t *out,
                          xdcr_error_t *err)
 {
     const char *p = tables_csv;
@@ -1085,7 +1085,7 @@ int cons_pg_check_tables(cons_pg_t *pg, const char *tables_csv, cons_problems_t 
             free(item);
             return rc;
         }
-        cons_check_table(schema, name, tb->t, out);
+        xdcr_check_table(schema, name, tb->t, out);
         free(item);
         p += len;
         if (*p == ',')
@@ -1151,7 +1151,7 @@ static int table_for(cons_pg_t *pg, const xdcr_relation_t *rel, tbl_t **out, xdc
     if (map == NULL)
         return oom(err);
     for (;;) {
-        cons_problems_t probs;
+        xdcr_problems_t probs;
         char buf[XDCR_ERROR_MSG_MAX];
 
         if (tb->t == NULL || reload) {
@@ -1170,18 +1170,18 @@ static int table_for(cons_pg_t *pg, const xdcr_relation_t *rel, tbl_t **out, xdc
             fresh = true;
             reload = false;
         }
-        cons_problems_init(&probs);
-        if (cons_check_relation(rel, tb->t, map, &probs) == 0 && !probs.oom) {
-            cons_problems_free(&probs);
+        xdcr_problems_init(&probs);
+        if (xdcr_check_relation(rel, tb->t, map, &probs) == 0 && !probs.oom) {
+            xdcr_problems_free(&probs);
             break;
         }
         if (!fresh) {
-            cons_problems_free(&probs);
+            xdcr_problems_free(&probs);
             reload = true;
             continue;
         }
-        cons_problems_join(&probs, buf, sizeof(buf));
-        cons_problems_free(&probs);
+        xdcr_problems_join(&probs, buf, sizeof(buf));
+        xdcr_problems_free(&probs);
         memset(&pg->failure, 0, sizeof(pg->failure));
         snprintf(pg->failure.table, sizeof(pg->failure.table), "%s.%s", rel->schema, rel->table);
         rc = xdcr_error_set(err, XDCR_ESCHEMA, false, "%s", buf);
@@ -1273,7 +1273,7 @@ static void sort_cols(cons_pg_t *pg, uint32_t n)
 static int get_stmt(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, const uint32_t *cols,
                     uint32_t n, stmt_t **out, xdcr_error_t *err)
 {
-    const cons_table_t *t = tb->t;
+    const xdcr_table_t *t = tb->t;
     size_t siglen = (t->ncols + 7) / 8;
     uint8_t *sig = calloc(siglen ? siglen : 1, 1);
     stmt_t *s = NULL, **stmts;
@@ -1413,7 +1413,7 @@ static int src_of(const tbl_t *tb, uint32_t j)
 static int apply_insert(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64_t offset,
                         xdcr_error_t *err)
 {
-    const cons_table_t *t = tb->t;
+    const xdcr_table_t *t = tb->t;
     uint32_t n = 0;
     stmt_t *s;
     int rc;
@@ -1449,7 +1449,7 @@ static int apply_insert(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64
 static int apply_update(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64_t offset,
                         xdcr_error_t *err)
 {
-    const cons_table_t *t = tb->t;
+    const xdcr_table_t *t = tb->t;
     const xdcr_value_t *keyv[64];
     bool key_changed = false;
     uint32_t n = 0;
@@ -1511,7 +1511,7 @@ static int apply_update(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64
 static int apply_delete(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64_t offset,
                         xdcr_error_t *err)
 {
-    const cons_table_t *t = tb->t;
+    const xdcr_table_t *t = tb->t;
     const xdcr_value_t *vals = ch->old_vals != NULL ? ch->old_vals : ch->new_vals;
     stmt_t *s;
     int rc;
@@ -1540,7 +1540,7 @@ static int apply_delete(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64
 static int apply_truncate(cons_pg_t *pg, const xdcr_message_t *msg, const xdcr_change_t *ch,
                           int64_t offset, xdcr_error_t *err)
 {
-    const cons_table_t **ts;
+    const xdcr_table_t **ts;
     tbl_t *last = NULL;
     uint32_t n = 0;
     px_t *x;

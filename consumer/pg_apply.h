@@ -9,7 +9,7 @@
 #ifndef CONS_PG_APPLY_H
 #define CONS_PG_APPLY_H
 
-#include "cons_check.h"
+#include "xdcr/schema_check.h"
 #include "xdcr/error.h"
 #include "xdcr/event.h"
 #include "xdcr/log.h"
@@ -130,7 +130,7 @@ bool cons_pg_check_alive(cons_pg_t *pg);
 int cons_pg_ensure_schema(cons_pg_t *pg, xdcr_error_t *err);
 
 /* Check the `tables` option (comma list of schema.table): every problem goes to out. */
-int cons_pg_check_tables(cons_pg_t *pg, const char *tables_csv, cons_problems_t *out,
+int cons_pg_check_tables(cons_pg_t *pg, const char *tables_csv, xdcr_problems_t *out,
                          xdcr_error_t *err);
 
 /* Read one position row (pos->exists false when there is none). Outside a batch. */

@@ -135,7 +135,7 @@ static bool in_list(const uint32_t *cols, uint32_t n, uint32_t c)
 }
 
 /* ("a", "b", ...) of the key */
-static void append_pk_list(sql_buf_t *b, const cons_table_t *t)
+static void append_pk_list(sql_buf_t *b, const xdcr_table_t *t)
 {
     sql_append(b, "(");
     for (uint32_t k = 0; k < t->npk; k++) {
@@ -147,7 +147,7 @@ static void append_pk_list(sql_buf_t *b, const cons_table_t *t)
 }
 
 /* "a" = $first AND "b" = $first+1 ... over the key */
-static void append_key_match(sql_buf_t *b, const cons_table_t *t, uint32_t first)
+static void append_key_match(sql_buf_t *b, const xdcr_table_t *t, uint32_t first)
 {
     for (uint32_t k = 0; k < t->npk; k++) {
         if (k > 0)
@@ -158,7 +158,7 @@ static void append_key_match(sql_buf_t *b, const cons_table_t *t, uint32_t first
 }
 
 /* ON CONFLICT (pk) DO UPDATE SET c = EXCLUDED.c ... for the non-key columns, or DO NOTHING */
-static void append_on_conflict(sql_buf_t *b, const cons_table_t *t, const uint32_t *cols,
+static void append_on_conflict(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *cols,
                                uint32_t n)
 {
     bool any = false;
@@ -180,7 +180,7 @@ static void append_on_conflict(sql_buf_t *b, const cons_table_t *t, const uint32
         sql_append(b, " DO NOTHING");
 }
 
-static bool key_covered(const cons_table_t *t, const uint32_t *cols, uint32_t n)
+static bool key_covered(const xdcr_table_t *t, const uint32_t *cols, uint32_t n)
 {
     for (uint32_t k = 0; k < t->npk; k++)
         if (!in_list(cols, n, t->pk[k]))
@@ -188,7 +188,7 @@ static bool key_covered(const cons_table_t *t, const uint32_t *cols, uint32_t n)
     return true;
 }
 
-int sql_build_upsert(sql_buf_t *b, const cons_table_t *t, const uint32_t *cols, uint32_t n)
+int sql_build_upsert(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *cols, uint32_t n)
 {
     if (t->npk == 0 || n == 0 || !key_covered(t, cols, n))
         return XDCR_EINVAL;
@@ -208,7 +208,7 @@ int sql_build_upsert(sql_buf_t *b, const cons_table_t *t, const uint32_t *cols, 
     return sql_buf_status(b);
 }
 
-int sql_build_update(sql_buf_t *b, const cons_table_t *t, const uint32_t *set_cols, uint32_t nset,
+int sql_build_update(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *set_cols, uint32_t nset,
                      bool key_changed)
 {
     uint32_t key_first = nset + 1;
@@ -268,7 +268,7 @@ int sql_build_update(sql_buf_t *b, const cons_table_t *t, const uint32_t *set_co
     return sql_buf_status(b);
 }
 
-int sql_build_delete(sql_buf_t *b, const cons_table_t *t)
+int sql_build_delete(sql_buf_t *b, const xdcr_table_t *t)
 {
     if (t->npk == 0)
         return XDCR_EINVAL;
@@ -279,7 +279,7 @@ int sql_build_delete(sql_buf_t *b, const cons_table_t *t)
     return sql_buf_status(b);
 }
 
-int sql_build_truncate(sql_buf_t *b, const cons_table_t *const *ts, uint32_t n,
+int sql_build_truncate(sql_buf_t *b, const xdcr_table_t *const *ts, uint32_t n,
                        bool restart_identity, bool cascade)
 {
     if (n == 0)

@@ -10,7 +10,7 @@
 #ifndef SQL_BUILD_H
 #define SQL_BUILD_H
 
-#include "cons_check.h"
+#include "xdcr/schema_check.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,7 +40,7 @@ void sql_append_literal(sql_buf_t *b, const char *s);
  * cols = EXCLUDED (DO NOTHING when cols holds key columns only). cols are target column indexes;
  * parameter $i is cols[i-1]. The primary key columns must be among cols (XDCR_EINVAL).
  */
-int sql_build_upsert(sql_buf_t *b, const cons_table_t *t, const uint32_t *cols, uint32_t n);
+int sql_build_upsert(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *cols, uint32_t n);
 
 /*
  * Update by key, and upsert the row from the known columns when it is missing, in one statement:
@@ -53,14 +53,14 @@ int sql_build_upsert(sql_buf_t *b, const cons_table_t *t, const uint32_t *cols, 
  * key columns; with it, set_cols must contain all of them (the new key). Columns whose values
  * are unchanged TOAST are simply not in set_cols, so the target keeps its value.
  */
-int sql_build_update(sql_buf_t *b, const cons_table_t *t, const uint32_t *set_cols, uint32_t nset,
+int sql_build_update(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *set_cols, uint32_t nset,
                      bool key_changed);
 
 /* DELETE FROM t WHERE pk = $1 AND ...; row count 0 means the row was missing. */
-int sql_build_delete(sql_buf_t *b, const cons_table_t *t);
+int sql_build_delete(sql_buf_t *b, const xdcr_table_t *t);
 
 /* TRUNCATE t1, t2 [RESTART IDENTITY] [CASCADE] */
-int sql_build_truncate(sql_buf_t *b, const cons_table_t *const *ts, uint32_t n,
+int sql_build_truncate(sql_buf_t *b, const xdcr_table_t *const *ts, uint32_t n,
                        bool restart_identity, bool cascade);
 
 /* Version of the schema the DDL below creates (stored in <schema>.meta). */

@@ -286,7 +286,7 @@ int fwd_pg_ensure_publication(fwd_pg_t *pg, const char *pub, bool create, const 
     if (PQntuples(res) == 1)
         goto done;
     if (!create) {
-        rc = xdcr_error_set(err, XDCR_ENOTFOUND, false,
+        rc = xdcr_error_set(err, XDCR_ECONFIG, false,
                             "publication \"%s\" does not exist: create it (CREATE PUBLICATION %s "
                             "FOR ALL TABLES) or set publication.create = true",
                             pub, ident);

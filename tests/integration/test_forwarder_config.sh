@@ -180,7 +180,7 @@ h_daemon_stop pubt >/dev/null
 fwd_conf "$H_DIR/nopub.conf" nopub east "publication.create = false"
 fwd_start nopub "$H_DIR/nopub.conf"
 h_daemon_wait nopub 30 >/dev/null
-[[ "$H_LAST_EXIT" != 0 ]] || h_fail "a missing publication without publication.create: expected a non-zero exit"
+h_assert_eq 2 "$H_LAST_EXIT" "a missing publication without publication.create is a configuration error: exit 2"
 h_assert_contains "$(grep 'level=error' "$(h_daemon_log nopub)")" 'publication \"xdcr_nopub\" does not exist' \
     "a missing publication without publication.create: exit $H_LAST_EXIT naming it"
 
