@@ -12,7 +12,7 @@ PACKAGES=(
     clang-14 libclang-rt-14-dev
     # runtime for tests and the demo
     postgresql-15 postgresql-client-15 kcat openssl socat procps util-linux passwd
-    curl ca-certificates python3
+    curl ca-certificates python3 jq
     # checks
     valgrind prometheus yamllint fiu-utils clang-format systemd
 )
