@@ -237,22 +237,32 @@ static void set_role(fwd_t *f, fwd_role_t role)
 
 /* ---- delivery reports ------------------------------------------------------------------ */
 
+/*
+ * The opaque handed to the producer is the tracker's ticket with this bit set on a
+ * transaction's last part, so the delivery report can count published transactions.
+ */
+#define TICKET_TXN_END (UINT64_C(1) << 63)
+
 static void on_delivery(void *ctx, const fwd_delivery_t *d)
 {
     fwd_t *f = ctx;
     xdcr_error_t err;
+    uint64_t ticket = d->ticket & ~TICKET_TXN_END;
 
     f->inflight_bytes -= (int64_t)d->bytes;
     if (f->inflight_bytes < 0)
         f->inflight_bytes = 0;
     if (d->ok) {
-        if (xdcr_ack_tracker_ack(f->tracker, d->ticket, &err) == 0)
+        if (xdcr_ack_tracker_ack(f->tracker, ticket, &err) == 0) {
             xdcr_series_inc(f->m.msgs_delivered, 1);
+            if (d->ticket & TICKET_TXN_END)
+                xdcr_series_inc(f->m.txn_published, 1);
+        }
         /* a report for a ticket from before a reset is ignored: its stream was abandoned */
         return;
     }
     xdcr_series_inc(f->m.delivery_errors, 1);
-    if (xdcr_ack_tracker_fail(f->tracker, d->ticket, &err) == 0 && !f->delivery_failed_logged) {
+    if (xdcr_ack_tracker_fail(f->tracker, ticket, &err) == 0 && !f->delivery_failed_logged) {
         f->delivery_failed_logged = true;
         XDCR_LOG_KV(f->lg, XDCR_LOG_ERROR,
                     "kafka delivery failed; will re-stream from the last confirmed position",
@@ -300,7 +310,9 @@ static int produce(fwd_t *f, xdcr_msg_type_t type, xdcr_lsn_t header_seq, xdcr_l
         return rc;
     xdcr_headers_fill(&h, &f->src, type, header_seq, payload, len);
     for (;;) {
-        rc = fwd_kafka_produce(f->kafka, f->src.origin, payload, len, &h, ticket, err);
+        rc = fwd_kafka_produce(f->kafka, f->src.origin, payload, len, &h,
+                               ticket | (type == XDCR_MSG_TXN && confirm != 0 ? TICKET_TXN_END : 0),
+                               err);
         if (rc != XDCR_EFULL)
             break;
         kpoll(f, 50);

@@ -34,6 +34,11 @@ typedef struct fwd_config {
     int log_level;         /* index into the level names */
     char *http_listen;     /* host:port for /metrics etc., empty = off */
     char *http_token_file; /* optional bearer token file */
+    char *push_url;        /* status feed: POST /status JSON here, empty = off */
+    int64_t push_interval_ms;
+    int64_t push_timeout_ms;
+    int64_t push_retries;
+    char *push_token_file; /* bearer token for the receiver */
     xdcr_kv_list_t kafka;  /* kafka.* pass-through, prefix removed */
 } fwd_config_t;
 

@@ -10,6 +10,7 @@
 #include "xdcr/error.h"
 #include "xdcr/log.h"
 #include "xdcr/metrics.h"
+#include "xdcr/status_push.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -50,6 +51,33 @@ static void install_signals(void)
     sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* The dashboard feed's callbacks, on the push thread. */
+typedef struct push_ctx {
+    fwd_t *fwd;
+    const fwd_config_t *cfg;
+    const xdcr_log_t *lg;
+    xdcr_series_t *ok, *failed;
+} push_ctx_t;
+
+static char *push_body(void *ctx, size_t *len)
+{
+    push_ctx_t *pc = ctx;
+    fwd_status_t st;
+
+    fwd_get_status(pc->fwd, &st);
+    return fwd_status_json(&st, pc->cfg, len);
+}
+
+static void push_result(void *ctx, int ok, long http_status, const char *error)
+{
+    push_ctx_t *pc = ctx;
+
+    (void)http_status;
+    xdcr_series_inc(ok ? pc->ok : pc->failed, 1);
+    if (!ok)
+        XDCR_LOG_KV(pc->lg, XDCR_LOG_WARN, "could not push the status feed", "error", error);
+}
+
 int main(int argc, char **argv)
 {
     fwd_config_t cfg;
@@ -61,7 +89,9 @@ int main(int argc, char **argv)
     fwd_t *fwd = NULL;
     fwd_env_t env;
     fwd_http_t *http = NULL;
-    char *token = NULL;
+    char *token = NULL, *push_token = NULL;
+    xdcr_push_t *push = NULL;
+    push_ctx_t pc;
     int status = XDCR_EXIT_OK;
     int rc;
 
@@ -87,6 +117,8 @@ int main(int argc, char **argv)
         rc = xdcr_read_secret_file(cfg.pg_password_file, &password, &err);
     if (rc == 0 && cfg.http_token_file != NULL)
         rc = xdcr_read_secret_file(cfg.http_token_file, &token, &err);
+    if (rc == 0 && cfg.push_token_file != NULL)
+        rc = xdcr_read_secret_file(cfg.push_token_file, &push_token, &err);
     if (rc != 0) {
         XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "invalid configuration", "error", err.message);
         status = XDCR_EXIT_USAGE;
@@ -128,6 +160,32 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (cfg.push_url != NULL && cfg.push_url[0] != '\0') {
+        static const char *const result_label[] = {"result", NULL};
+        static const char *const ok_v[] = {"ok", NULL}, *const err_v[] = {"error", NULL};
+        xdcr_metric_t *fam = xdcr_metrics_register(
+            metrics, "xdcr_status_pushes_total", "Status feed pushes by outcome (after retries).",
+            XDCR_METRIC_COUNTER, result_label, NULL, 0, &err);
+        xdcr_push_config_t pcfg = {.url = cfg.push_url,
+                                   .token = push_token,
+                                   .interval_ms = cfg.push_interval_ms,
+                                   .timeout_ms = cfg.push_timeout_ms,
+                                   .retries = (int)cfg.push_retries,
+                                   .backoff_ms = 250};
+
+        pc.fwd = fwd;
+        pc.cfg = &cfg;
+        pc.lg = &lg;
+        pc.ok = fam != NULL ? xdcr_metric_series(fam, ok_v) : NULL;
+        pc.failed = fam != NULL ? xdcr_metric_series(fam, err_v) : NULL;
+        push = fam != NULL ? xdcr_push_start(&pcfg, push_body, push_result, &pc, &err) : NULL;
+        if (push == NULL) {
+            XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "could not start the status feed", "error",
+                        err.message);
+            status = xdcr_error_exit_status(err.code);
+            goto out;
+        }
+    }
     XDCR_LOG_KV(&lg, XDCR_LOG_INFO, "starting", "version", XDCR_VERSION, "topic", cfg.topic, "slot",
                 cfg.slot_name, "http", cfg.http_listen);
 #ifdef XDCR_HAVE_SYSTEMD
@@ -143,11 +201,16 @@ int main(int argc, char **argv)
         status = xdcr_error_exit_status(rc);
     }
 out:
+    xdcr_push_stop(push);
     fwd_http_stop(http);
     fwd_free(fwd);
     if (token != NULL) {
         memset(token, 0, strlen(token));
         free(token);
+    }
+    if (push_token != NULL) {
+        memset(push_token, 0, strlen(push_token));
+        free(push_token);
     }
     xdcr_metrics_free(metrics);
     if (password != NULL) {
