@@ -20,8 +20,8 @@
 #include "xdcr/event.h"
 
 #ifdef BENCH_HAVE_SQL_BUILD
-#include "xdcr/schema_check.h"
 #include "sql_build.h"
+#include "xdcr/schema_check.h"
 #endif
 
 #include <inttypes.h>

@@ -29,6 +29,9 @@ int cli_wait(int argc, char **argv);
 /* xdcr status: state and lag across consumers, forwarders and target databases (status.c). */
 int cli_status(int argc, char **argv);
 
+/* xdcr check: every published table exists at the target and fits it (check.c). */
+int cli_check(int argc, char **argv);
+
 /* xdcr skip / xdcr accept-gap: audited operator actions on a target (operator.c). */
 int cli_skip(int argc, char **argv);
 int cli_accept_gap(int argc, char **argv);

@@ -14,6 +14,8 @@ static const cli_command_t commands[] = {
     {"broker-ctl", "send one fault-injection or control command to a running dev broker",
      cli_broker_ctl},
     {"wait", "wait until a datacenter has applied an origin's seq (read-your-writes)", cli_wait},
+    {"check", "verify that every published table fits the target (preflight, every mismatch)",
+     cli_check},
     {"status", "replication state and lag per origin and DC, across consumers and forwarders",
      cli_status},
     {"skip", "skip one transaction an origin cannot apply (audited)", cli_skip},

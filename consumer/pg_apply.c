@@ -982,23 +982,7 @@ static int query(cons_pg_t *pg, const char *sql, int n, const char *const *vals,
 
 /* ---- catalog -------------------------------------------------------------------------------- */
 
-static const char catalog_sql[] =
-    "SELECT c.oid, c.relkind, a.attname, a.atttypid,"
-    " CASE WHEN tn.nspname = 'pg_catalog' THEN pg_catalog.format_type(a.atttypid, -1)"
-    " ELSE pg_catalog.quote_ident(tn.nspname) OPERATOR(pg_catalog.||) '.'"
-    " OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ty.typname) END,"
-    " a.attnotnull, a.atthasdef OR a.attidentity <> '', a.attgenerated <> '',"
-    " COALESCE((SELECT k.n FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[])"
-    " WITH ORDINALITY k(att, n) WHERE k.att OPERATOR(pg_catalog.=) a.attnum), 0)"
-    " FROM pg_catalog.pg_class c"
-    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
-    " AND NOT a.attisdropped"
-    " LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid"
-    " LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace"
-    " LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary"
-    " WHERE n.nspname = $1 AND c.relname = $2"
-    " ORDER BY a.attnum";
+/* The catalog query is shared with `xdcr check`: xdcr_schema_check_target_sql. */
 
 /* Read the table from pg_catalog into tb->t (NULL when it does not exist). */
 static int load_table(cons_pg_t *pg, tbl_t *tb, xdcr_error_t *err)
@@ -1008,7 +992,8 @@ static int load_table(cons_pg_t *pg, tbl_t *tb, xdcr_error_t *err)
     xdcr_table_t *t = NULL;
     int rc;
 
-    rc = query(pg, catalog_sql, 2, vals, &res, "could not read the target catalog", err);
+    rc = query(pg, xdcr_schema_check_target_sql, 2, vals, &res, "could not read the target catalog",
+               err);
     if (rc != 0)
         return rc;
     tbl_forget(tb);

@@ -9,11 +9,11 @@
 #ifndef CONS_PG_APPLY_H
 #define CONS_PG_APPLY_H
 
-#include "xdcr/schema_check.h"
 #include "xdcr/error.h"
 #include "xdcr/event.h"
 #include "xdcr/log.h"
 #include "xdcr/lsn.h"
+#include "xdcr/schema_check.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -9,28 +9,28 @@
 
 #include <string.h>
 
-static void add_col(cons_table_t *t, const char *name, const char *type, uint32_t pk_pos)
+static void add_col(xdcr_table_t *t, const char *name, const char *type, uint32_t pk_pos)
 {
-    cons_tcol_t c;
+    xdcr_tcol_t c;
 
     memset(&c, 0, sizeof(c));
     c.name = (char *)(uintptr_t)name;
     c.type_name = (char *)(uintptr_t)type;
     c.type_oid = 25;
     c.pk_pos = pk_pos;
-    CU_ASSERT_EQUAL_FATAL(cons_table_add_column(t, &c), 0);
+    CU_ASSERT_EQUAL_FATAL(xdcr_table_add_column(t, &c), 0);
 }
 
 /* public.items (id integer PRIMARY KEY, name text, doc text) */
-static cons_table_t *simple_table(void)
+static xdcr_table_t *simple_table(void)
 {
-    cons_table_t *t = cons_table_new("public", "items", 16384, 'r');
+    xdcr_table_t *t = xdcr_table_new("public", "items", 16384, 'r');
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     add_col(t, "id", "integer", 1);
     add_col(t, "name", "text", 0);
     add_col(t, "doc", "text", 0);
-    CU_ASSERT_EQUAL_FATAL(cons_table_finish(t), 0);
+    CU_ASSERT_EQUAL_FATAL(xdcr_table_finish(t), 0);
     return t;
 }
 
@@ -38,16 +38,16 @@ static cons_table_t *simple_table(void)
  * "Sales"."Order ""Lines""" ("Qty" integer, "order" bigint, "tenant-id" text, "note" text,
  * PRIMARY KEY ("tenant-id", "order")): key order differs from column order.
  */
-static cons_table_t *tricky_table(void)
+static xdcr_table_t *tricky_table(void)
 {
-    cons_table_t *t = cons_table_new("Sales", "Order \"Lines\"", 16385, 'r');
+    xdcr_table_t *t = xdcr_table_new("Sales", "Order \"Lines\"", 16385, 'r');
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     add_col(t, "Qty", "integer", 0);
     add_col(t, "order", "bigint", 2);
     add_col(t, "tenant-id", "text", 1);
     add_col(t, "note", "text", 0);
-    CU_ASSERT_EQUAL_FATAL(cons_table_finish(t), 0);
+    CU_ASSERT_EQUAL_FATAL(xdcr_table_finish(t), 0);
     return t;
 }
 
@@ -78,7 +78,7 @@ static void test_sql_quote_ident_and_literal(void)
 
 static void test_sql_upsert_simple(void)
 {
-    cons_table_t *t = simple_table();
+    xdcr_table_t *t = simple_table();
     sql_buf_t b;
     uint32_t cols[] = {0, 1, 2};
 
@@ -89,12 +89,12 @@ static void test_sql_upsert_simple(void)
                            "($1, $2, $3) ON CONFLICT (\"id\") DO UPDATE SET \"name\" = "
                            "EXCLUDED.\"name\", \"doc\" = EXCLUDED.\"doc\"");
     sql_buf_free(&b);
-    cons_table_free(t);
+    xdcr_table_free(t);
 }
 
 static void test_sql_upsert_key_only_does_nothing_on_conflict(void)
 {
-    cons_table_t *t = simple_table();
+    xdcr_table_t *t = simple_table();
     sql_buf_t b;
     uint32_t cols[] = {0};
 
@@ -103,12 +103,12 @@ static void test_sql_upsert_key_only_does_nothing_on_conflict(void)
     CU_ASSERT_STRING_EQUAL(b.data, "INSERT INTO \"public\".\"items\" (\"id\") VALUES ($1) ON "
                                    "CONFLICT (\"id\") DO NOTHING");
     sql_buf_free(&b);
-    cons_table_free(t);
+    xdcr_table_free(t);
 }
 
 static void test_sql_upsert_composite_key_and_tricky_names(void)
 {
-    cons_table_t *t = tricky_table();
+    xdcr_table_t *t = tricky_table();
     sql_buf_t b;
     uint32_t cols[] = {0, 1, 2, 3};
 
@@ -120,12 +120,12 @@ static void test_sql_upsert_composite_key_and_tricky_names(void)
                 "\"order\") DO UPDATE SET \"Qty\" = EXCLUDED.\"Qty\", \"note\" = "
                 "EXCLUDED.\"note\"");
     sql_buf_free(&b);
-    cons_table_free(t);
+    xdcr_table_free(t);
 }
 
 static void test_sql_upsert_rejects_missing_key_column(void)
 {
-    cons_table_t *t = tricky_table();
+    xdcr_table_t *t = tricky_table();
     sql_buf_t b;
     uint32_t cols[] = {0, 1, 3}; /* no "tenant-id" */
 
@@ -133,12 +133,12 @@ static void test_sql_upsert_rejects_missing_key_column(void)
     CU_ASSERT_EQUAL(sql_build_upsert(&b, t, cols, 3), XDCR_EINVAL);
     CU_ASSERT_EQUAL(sql_build_upsert(&b, t, cols, 0), XDCR_EINVAL);
     sql_buf_free(&b);
-    cons_table_free(t);
+    xdcr_table_free(t);
 }
 
 static void test_sql_update_leaves_unchanged_toast_out(void)
 {
-    cons_table_t *t = simple_table();
+    xdcr_table_t *t = simple_table();
     sql_buf_t b;
     uint32_t set[] = {1}; /* "doc" was unchanged TOAST: not in the SET list */
 
@@ -151,12 +151,12 @@ static void test_sql_update_leaves_unchanged_toast_out(void)
                 "\"name\" = EXCLUDED.\"name\"");
     CU_ASSERT_PTR_NULL(strstr(b.data, "doc"));
     sql_buf_free(&b);
-    cons_table_free(t);
+    xdcr_table_free(t);
 }
 
 static void test_sql_update_composite_key(void)
 {
-    cons_table_t *t = tricky_table();
+    xdcr_table_t *t = tricky_table();
     sql_buf_t b;
     uint32_t set[] = {0, 3};
 
@@ -170,12 +170,12 @@ static void test_sql_update_composite_key(void)
                 "CONFLICT (\"tenant-id\", \"order\") DO UPDATE SET \"Qty\" = EXCLUDED.\"Qty\", "
                 "\"note\" = EXCLUDED.\"note\"");
     sql_buf_free(&b);
-    cons_table_free(t);
+    xdcr_table_free(t);
 }
 
 static void test_sql_update_changed_key_matches_old_key(void)
 {
-    cons_table_t *t = tricky_table();
+    xdcr_table_t *t = tricky_table();
     sql_buf_t b;
     uint32_t set[] = {1, 2, 3}; /* new key plus "note"; "Qty" unchanged TOAST */
 
@@ -189,12 +189,12 @@ static void test_sql_update_changed_key_matches_old_key(void)
                 "ON CONFLICT (\"tenant-id\", \"order\") DO UPDATE SET \"note\" = "
                 "EXCLUDED.\"note\"");
     sql_buf_free(&b);
-    cons_table_free(t);
+    xdcr_table_free(t);
 }
 
 static void test_sql_update_with_nothing_to_set(void)
 {
-    cons_table_t *t = simple_table();
+    xdcr_table_t *t = simple_table();
     sql_buf_t b;
 
     sql_buf_init(&b);
@@ -204,12 +204,12 @@ static void test_sql_update_with_nothing_to_set(void)
                 "\"public\".\"items\" (\"id\") SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM upd) ON "
                 "CONFLICT (\"id\") DO NOTHING");
     sql_buf_free(&b);
-    cons_table_free(t);
+    xdcr_table_free(t);
 }
 
 static void test_sql_update_rejects_inconsistent_key_sets(void)
 {
-    cons_table_t *t = tricky_table();
+    xdcr_table_t *t = tricky_table();
     sql_buf_t b;
     uint32_t with_key[] = {0, 1};
     uint32_t partial_key[] = {1, 3};
@@ -220,12 +220,12 @@ static void test_sql_update_rejects_inconsistent_key_sets(void)
     /* a changed key must set every key column */
     CU_ASSERT_EQUAL(sql_build_update(&b, t, partial_key, 2, true), XDCR_EINVAL);
     sql_buf_free(&b);
-    cons_table_free(t);
+    xdcr_table_free(t);
 }
 
 static void test_sql_delete_by_composite_key(void)
 {
-    cons_table_t *t = tricky_table();
+    xdcr_table_t *t = tricky_table();
     sql_buf_t b;
 
     sql_buf_init(&b);
@@ -233,30 +233,30 @@ static void test_sql_delete_by_composite_key(void)
     CU_ASSERT_STRING_EQUAL(b.data, "DELETE FROM \"Sales\".\"Order \"\"Lines\"\"\" WHERE "
                                    "\"tenant-id\" = $1 AND \"order\" = $2");
     sql_buf_free(&b);
-    cons_table_free(t);
+    xdcr_table_free(t);
 }
 
 static void test_sql_no_primary_key_is_rejected(void)
 {
-    cons_table_t *t = cons_table_new("public", "nokey", 1, 'r');
+    xdcr_table_t *t = xdcr_table_new("public", "nokey", 1, 'r');
     sql_buf_t b;
     uint32_t cols[] = {0};
 
     add_col(t, "a", "text", 0);
-    CU_ASSERT_EQUAL(cons_table_finish(t), 0);
+    CU_ASSERT_EQUAL(xdcr_table_finish(t), 0);
     sql_buf_init(&b);
     CU_ASSERT_EQUAL(sql_build_upsert(&b, t, cols, 1), XDCR_EINVAL);
     CU_ASSERT_EQUAL(sql_build_update(&b, t, cols, 1, false), XDCR_EINVAL);
     CU_ASSERT_EQUAL(sql_build_delete(&b, t), XDCR_EINVAL);
     sql_buf_free(&b);
-    cons_table_free(t);
+    xdcr_table_free(t);
 }
 
 static void test_sql_truncate(void)
 {
-    cons_table_t *a = simple_table();
-    cons_table_t *c = tricky_table();
-    const cons_table_t *ts[] = {a, c};
+    xdcr_table_t *a = simple_table();
+    xdcr_table_t *c = tricky_table();
+    const xdcr_table_t *ts[] = {a, c};
     sql_buf_t b;
 
     sql_buf_init(&b);
@@ -268,8 +268,8 @@ static void test_sql_truncate(void)
                                    "\"\"Lines\"\"\" RESTART IDENTITY CASCADE");
     CU_ASSERT_EQUAL(sql_build_truncate(&b, ts, 0, false, false), XDCR_EINVAL);
     sql_buf_free(&b);
-    cons_table_free(a);
-    cons_table_free(c);
+    xdcr_table_free(a);
+    xdcr_table_free(c);
 }
 
 static void test_sql_schema_ddl_quotes_schema_everywhere(void)
