@@ -72,6 +72,16 @@ static const xdcr_option_t cons_options[] = {
     OPT("http.token_file", XDCR_OPT_STRING, NULL, 0, -1, http_token_file, XDCR_OPT_F_FILE, NULL,
         "file holding a bearer token required by /metrics and /status (the probes /livez and "
         "/readyz stay open)"),
+    OPT("status.push_url", XDCR_OPT_STRING, "", 0, -1, push_url, 0, NULL,
+        "dashboard feed: POST the /status JSON to this http(s) URL every interval; empty = off"),
+    OPT("status.push_interval", XDCR_OPT_DURATION, "10s", 1000, 3600000, push_interval_ms, 0, NULL,
+        "interval of the status feed"),
+    OPT("status.push_timeout", XDCR_OPT_DURATION, "2s", 100, 60000, push_timeout_ms, 0, NULL,
+        "timeout of one status feed request"),
+    OPT("status.push_retries", XDCR_OPT_INT, "2", 0, 10, push_retries, 0, NULL,
+        "retries (with doubling backoff from 250ms) of a failed status feed request"),
+    OPT("status.push_token_file", XDCR_OPT_STRING, NULL, 0, -1, push_token_file, XDCR_OPT_F_FILE,
+        NULL, "file holding a bearer token sent to the status feed receiver"),
     {NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL}};
 
 const xdcr_config_spec_t cons_config_spec = {

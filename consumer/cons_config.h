@@ -40,6 +40,11 @@ typedef struct cons_config {
     int log_level;
     char *http_listen;     /* host:port of /metrics, /livez, /readyz, /status; "" disables */
     char *http_token_file; /* bearer token for the HTTP endpoints (not /livez, /readyz), or NULL */
+    char *push_url;        /* status feed: POST /status JSON here, empty = off */
+    int64_t push_interval_ms;
+    int64_t push_timeout_ms;
+    int64_t push_retries;
+    char *push_token_file; /* bearer token for the receiver, or NULL */
     xdcr_kv_list_t kafka;  /* kafka.* pass-through, prefix removed */
 
     /* derived */

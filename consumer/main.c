@@ -12,11 +12,13 @@
 #include "xdcr/http_server.h"
 #include "xdcr/log.h"
 #include "xdcr/metrics.h"
+#include "xdcr/status_push.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -49,6 +51,42 @@ static void install_signals(void)
     sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* The dashboard feed's callbacks, on the push thread. */
+typedef struct push_ctx {
+    cons_status_t *st;
+    const char *origin;
+    const xdcr_log_t *lg;
+    xdcr_series_t *ok, *failed;
+} push_ctx_t;
+
+static char *push_body(void *ctx, size_t *len)
+{
+    push_ctx_t *pc = ctx;
+    cons_status_view_t v;
+    struct timespec ts;
+    char *out = NULL;
+    xdcr_error_t err;
+
+    if (cons_status_copy(pc->st, &v) != 0)
+        return NULL;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (cons_status_json(&v, pc->origin, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, &out,
+                         len, &err) != 0)
+        out = NULL;
+    cons_status_view_free(&v);
+    return out;
+}
+
+static void push_result(void *ctx, int ok, long http_status, const char *error)
+{
+    push_ctx_t *pc = ctx;
+
+    (void)http_status;
+    xdcr_series_inc(ok ? pc->ok : pc->failed, 1);
+    if (!ok)
+        XDCR_LOG_KV(pc->lg, XDCR_LOG_WARN, "could not push the status feed", "error", error);
+}
+
 int main(int argc, char **argv)
 {
     cons_config_t cfg;
@@ -59,6 +97,9 @@ int main(int argc, char **argv)
     char *password = NULL, *token = NULL;
     cons_status_t *cstatus = NULL;
     cons_http_t *http = NULL;
+    xdcr_push_t *push = NULL;
+    char *push_token = NULL;
+    push_ctx_t pc;
     cons_t *cons = NULL;
     cons_env_t env;
     int status = XDCR_EXIT_OK;
@@ -68,6 +109,10 @@ int main(int argc, char **argv)
     xdcr_log_init(&lg, XDCR_LOG_INFO, "consumer", NULL);
     memset(&cli, 0, sizeof(cli));
     rc = cons_config_load(&cfg, environ, argc, argv, &cli, &err);
+    if (cli.help_markdown) {
+        xdcr_config_print_markdown(&cons_config_spec, stdout);
+        goto out;
+    }
     if (cli.help) {
         xdcr_config_print_help(&cons_config_spec, stdout);
         goto out;
@@ -85,6 +130,8 @@ int main(int argc, char **argv)
         if (rc != 0)
             xdcr_error_prefix(&err, "http.token_file");
     }
+    if (rc == 0 && cfg.push_token_file != NULL)
+        rc = xdcr_read_secret_file(cfg.push_token_file, &push_token, &err);
     if (rc == 0 && cfg.http_listen[0] != '\0') {
         char host[256];
         int port;
@@ -135,6 +182,32 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (cfg.push_url != NULL && cfg.push_url[0] != '\0') {
+        static const char *const result_label[] = {"result", NULL};
+        static const char *const ok_v[] = {"ok", NULL}, *const err_v[] = {"error", NULL};
+        xdcr_metric_t *fam = xdcr_metrics_register(
+            metrics, "xdcr_status_pushes_total", "Status feed pushes by outcome (after retries).",
+            XDCR_METRIC_COUNTER, result_label, NULL, 0, &err);
+        xdcr_push_config_t pcfg = {.url = cfg.push_url,
+                                   .token = push_token,
+                                   .interval_ms = cfg.push_interval_ms,
+                                   .timeout_ms = cfg.push_timeout_ms,
+                                   .retries = (int)cfg.push_retries,
+                                   .backoff_ms = 250};
+
+        pc.st = cstatus;
+        pc.origin = cfg.origin;
+        pc.lg = &lg;
+        pc.ok = fam != NULL ? xdcr_metric_series(fam, ok_v) : NULL;
+        pc.failed = fam != NULL ? xdcr_metric_series(fam, err_v) : NULL;
+        push = fam != NULL ? xdcr_push_start(&pcfg, push_body, push_result, &pc, &err) : NULL;
+        if (push == NULL) {
+            XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "could not start the status feed", "error",
+                        err.message);
+            status = xdcr_error_exit_status(err.code);
+            goto out;
+        }
+    }
     XDCR_LOG_KV(&lg, XDCR_LOG_INFO, "starting", "version", XDCR_VERSION, "origins", cfg.origins,
                 "group", cfg.group_id, "schema", cfg.schema, "http",
                 cfg.http_listen[0] != '\0' ? cfg.http_listen : "off");
@@ -150,7 +223,8 @@ int main(int argc, char **argv)
         status = xdcr_error_exit_status(rc);
     }
 out:
-    /* the HTTP thread reads status and metrics: it stops first */
+    /* the HTTP and push threads read status and metrics: they stop first */
+    xdcr_push_stop(push);
     cons_http_stop(http);
     cons_free(cons);
     cons_status_free(cstatus);
@@ -158,6 +232,10 @@ out:
     if (token != NULL) {
         memset(token, 0, strlen(token));
         free(token);
+    }
+    if (push_token != NULL) {
+        memset(push_token, 0, strlen(push_token));
+        free(push_token);
     }
     if (password != NULL) {
         memset(password, 0, strlen(password));

@@ -26,6 +26,7 @@ h_psql east "CREATE TABLE t (id integer PRIMARY KEY, v text);
 h_psql west "CREATE TABLE t (id integer PRIMARY KEY, v text)" >/dev/null
 
 PORT=$(h__free_port)
+FEED_PORT=$(h__free_port)
 URL="http://127.0.0.1:$PORT"
 TOKEN="s3cret-$RANDOM$RANDOM"
 printf '%s\n' "$TOKEN" >"$H_DIR/token"
@@ -44,6 +45,8 @@ pg.conninfo = $(h_pg_conninfo west)
 batch.max_delay = 20ms
 http.listen = 127.0.0.1:$PORT
 http.token_file = $H_DIR/token
+status.push_url = http://127.0.0.1:$FEED_PORT/feed
+status.push_interval = 1s
 kafka.bootstrap.servers = $H_BROKER_BOOTSTRAP
 kafka.session.timeout.ms = 6000
 CONF
@@ -68,6 +71,21 @@ PY
 h_daemon_start notify python3 "$H_DIR/notify.py" "$H_DIR/notify.sock" "$H_DIR/notify.log"
 h_wait_for 10 "the notify socket" test -S "$H_DIR/notify.sock"
 
+# the status feed receiver: one JSON body per line
+cat >"$H_DIR/feed.py" <<'PY2'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        with open(sys.argv[2], "a") as out:
+            out.write(body.replace("\n", " ") + "\n")
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY2
+h_daemon_start feed python3 "$H_DIR/feed.py" "$FEED_PORT" "$H_DIR/feed.log"
 h_daemon_start forwarder "$FWD" --config "$H_DIR/forwarder.conf"
 h_daemon_start consumer env NOTIFY_SOCKET="$H_DIR/notify.sock" WATCHDOG_USEC=2000000 \
     "$CONS" --config "$H_DIR/consumer.conf"
@@ -102,8 +120,10 @@ out=$(promtool check metrics <"$H_DIR/metrics.txt" 2>&1) || h_fail "promtool che
 h_assert_eq "" "$out" "promtool check metrics has no complaints"
 # the golden list: HELP and TYPE lines in order, then every series shape name{label,...}
 {
-    grep '^# ' "$H_DIR/metrics.txt"
-    grep -v '^#' "$H_DIR/metrics.txt" | awk '{print $1}' | sed -E 's/="([^"\\]|\\.)*"//g' | sort -u
+    # xdcr_status_pushes_total exists only with status.push_url: not part of the golden list
+    grep '^# ' "$H_DIR/metrics.txt" | grep -v 'xdcr_status_pushes_total'
+    grep -v '^#' "$H_DIR/metrics.txt" | grep -v '^xdcr_status_pushes_total' | awk '{print $1}' |
+        sed -E 's/="([^"\\]|\\.)*"//g' | sort -u
 } >"$H_DIR/families.txt"
 if ! diff -u "$GOLDEN" "$H_DIR/families.txt" >"$H_DIR/families.diff"; then
     h_fail "metric families differ from $GOLDEN (update it when the change is intended): $(cat "$H_DIR/families.diff")"
@@ -144,6 +164,11 @@ h_assert_eq "true" "$(jq -r '.origins[0] | (.applied_seq | type == "string")
 h_assert_eq "true" "$(jq -r 'has("service_version") and has("time") and has("last_error")' "$H_DIR/status.json")" \
     "/status: service_version, time, last_error"
 
+# ---- status feed ------------------------------------------------------------------------------
+fed() { [[ -s "$H_DIR/feed.log" ]] && tail -n 1 "$H_DIR/feed.log" | jq -e '.service == "consumer" and .origins[0].origin == "east"' >/dev/null; }
+h_wait_for 15 "the status feed to deliver the consumer's /status JSON" fed
+h_pass "status feed: the consumer POSTs its /status JSON (status.push_url)"
+
 # ---- systemd notifications -------------------------------------------------------------------
 grep -q '^READY=1 STATUS=running' "$H_DIR/notify.log" || h_fail "no READY=1: $(cat "$H_DIR/notify.log")"
 h_pass "sd_notify: READY=1 with a STATUS once the target schema is installed"
@@ -159,4 +184,5 @@ grep -q '^STOPPING=1' "$H_DIR/notify.log" || h_fail "no STOPPING=1: $(tail -n 3 
 h_pass "sd_notify: STOPPING=1 on SIGTERM"
 h_daemon_stop forwarder >/dev/null
 h_daemon_stop notify >/dev/null
+h_daemon_stop feed >/dev/null
 h_finish
