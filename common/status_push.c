@@ -18,8 +18,9 @@ struct xdcr_push {
     char *url;
     char *auth; /* "Authorization: Bearer ..." or NULL */
     xdcr_push_body_fn body;
-    xdcr_push_result_fn result;
     void *ctx;
+    const xdcr_log_t *lg;
+    xdcr_series_t *ok, *failed; /* xdcr_status_pushes_total{result} */
     pthread_t thread;
     bool started;
     pthread_mutex_t lock;
@@ -105,7 +106,7 @@ static void *run(void *arg)
     char errbuf[CURL_ERROR_SIZE];
 
     if (curl == NULL) {
-        p->result(p->ctx, 0, 0, "could not initialise libcurl");
+        XDCR_LOG(p->lg, XDCR_LOG_ERROR, "could not initialise libcurl: no status feed");
         return NULL;
     }
     while (!wait_or_stop(p, p->cfg.interval_ms)) {
@@ -124,16 +125,21 @@ static void *run(void *arg)
             backoff *= 2;
         }
         free(body);
-        p->result(p->ctx, ok, status, ok ? NULL : errbuf);
+        xdcr_series_inc(ok ? p->ok : p->failed, 1);
+        if (!ok)
+            XDCR_LOG_KV(p->lg, XDCR_LOG_WARN, "could not push the status feed", "error", errbuf);
     }
     curl_easy_cleanup(curl);
     return NULL;
 }
 
-xdcr_push_t *xdcr_push_start(const xdcr_push_config_t *cfg, xdcr_push_body_fn body,
-                             xdcr_push_result_fn result, void *ctx, xdcr_error_t *err)
+xdcr_push_t *xdcr_push_start(const xdcr_push_config_t *cfg, xdcr_push_body_fn body, void *ctx,
+                             const xdcr_log_t *lg, xdcr_metrics_t *metrics, xdcr_error_t *err)
 {
+    static const char *const result_label[] = {"result", NULL};
+    static const char *const ok_v[] = {"ok", NULL}, *const err_v[] = {"error", NULL};
     xdcr_push_t *p = calloc(1, sizeof(*p));
+    xdcr_metric_t *fam;
 
     if (p == NULL) {
         xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
@@ -143,8 +149,17 @@ xdcr_push_t *xdcr_push_start(const xdcr_push_config_t *cfg, xdcr_push_body_fn bo
     pthread_cond_init(&p->cond, NULL);
     p->cfg = *cfg;
     p->body = body;
-    p->result = result;
     p->ctx = ctx;
+    p->lg = lg;
+    fam = xdcr_metrics_register(metrics, "xdcr_status_pushes_total",
+                                "Status feed pushes by outcome (after retries).",
+                                XDCR_METRIC_COUNTER, result_label, NULL, 0, err);
+    if (fam == NULL)
+        goto fail;
+    p->ok = xdcr_metric_series(fam, ok_v);
+    p->failed = xdcr_metric_series(fam, err_v);
+    if (p->ok == NULL || p->failed == NULL)
+        goto nomem;
     if (strncmp(cfg->url, "http://", 7) != 0 && strncmp(cfg->url, "https://", 8) != 0) {
         xdcr_error_set(err, XDCR_ECONFIG, false,
                        "status push URL must start with http:// or https://");

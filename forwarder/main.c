@@ -51,12 +51,10 @@ static void install_signals(void)
     sigaction(SIGPIPE, &sa, NULL);
 }
 
-/* The dashboard feed's callbacks, on the push thread. */
+/* The dashboard feed's body callback, on the push thread. */
 typedef struct push_ctx {
     fwd_t *fwd;
     const fwd_config_t *cfg;
-    const xdcr_log_t *lg;
-    xdcr_series_t *ok, *failed;
 } push_ctx_t;
 
 static char *push_body(void *ctx, size_t *len)
@@ -66,16 +64,6 @@ static char *push_body(void *ctx, size_t *len)
 
     fwd_get_status(pc->fwd, &st);
     return fwd_status_json(&st, pc->cfg, len);
-}
-
-static void push_result(void *ctx, int ok, long http_status, const char *error)
-{
-    push_ctx_t *pc = ctx;
-
-    (void)http_status;
-    xdcr_series_inc(ok ? pc->ok : pc->failed, 1);
-    if (!ok)
-        XDCR_LOG_KV(pc->lg, XDCR_LOG_WARN, "could not push the status feed", "error", error);
 }
 
 int main(int argc, char **argv)
@@ -161,11 +149,6 @@ int main(int argc, char **argv)
         }
     }
     if (cfg.push_url != NULL && cfg.push_url[0] != '\0') {
-        static const char *const result_label[] = {"result", NULL};
-        static const char *const ok_v[] = {"ok", NULL}, *const err_v[] = {"error", NULL};
-        xdcr_metric_t *fam = xdcr_metrics_register(
-            metrics, "xdcr_status_pushes_total", "Status feed pushes by outcome (after retries).",
-            XDCR_METRIC_COUNTER, result_label, NULL, 0, &err);
         xdcr_push_config_t pcfg = {.url = cfg.push_url,
                                    .token = push_token,
                                    .interval_ms = cfg.push_interval_ms,
@@ -175,10 +158,7 @@ int main(int argc, char **argv)
 
         pc.fwd = fwd;
         pc.cfg = &cfg;
-        pc.lg = &lg;
-        pc.ok = fam != NULL ? xdcr_metric_series(fam, ok_v) : NULL;
-        pc.failed = fam != NULL ? xdcr_metric_series(fam, err_v) : NULL;
-        push = fam != NULL ? xdcr_push_start(&pcfg, push_body, push_result, &pc, &err) : NULL;
+        push = xdcr_push_start(&pcfg, push_body, &pc, &lg, metrics, &err);
         if (push == NULL) {
             XDCR_LOG_KV(&lg, XDCR_LOG_ERROR, "could not start the status feed", "error",
                         err.message);

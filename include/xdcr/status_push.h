@@ -8,6 +8,8 @@
 #define XDCR_STATUS_PUSH_H
 
 #include "xdcr/error.h"
+#include "xdcr/log.h"
+#include "xdcr/metrics.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,9 +31,13 @@ typedef struct xdcr_push_config {
     int64_t backoff_ms;  /* first delay between attempts, doubled each retry */
 } xdcr_push_config_t;
 
-/* Start the push thread. body and result callbacks must be thread-safe. */
-xdcr_push_t *xdcr_push_start(const xdcr_push_config_t *cfg, xdcr_push_body_fn body,
-                             xdcr_push_result_fn result, void *ctx, xdcr_error_t *err);
+/*
+ * Start the push thread. body must be thread-safe. Each push's outcome (after retries) is
+ * counted in xdcr_status_pushes_total{result="ok"|"error"}, registered in metrics, and a failed
+ * push is logged as a warning on lg (both borrowed; they must outlive the push).
+ */
+xdcr_push_t *xdcr_push_start(const xdcr_push_config_t *cfg, xdcr_push_body_fn body, void *ctx,
+                             const xdcr_log_t *lg, xdcr_metrics_t *metrics, xdcr_error_t *err);
 
 /* Stop the thread (interrupting a wait; an attempt in flight ends within its timeout). NULL-safe.
  */
