@@ -10,6 +10,8 @@ set -euo pipefail
 : "${XDCR_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 # shellcheck source=../support/harness.sh
 source "$XDCR_SOURCE_DIR/tests/support/harness.sh"
+# shellcheck source=fwd_lib.sh
+source "$XDCR_SOURCE_DIR/tests/integration/fwd_lib.sh"
 
 FWD="$XDCR_BUILD_DIR/forwarder/xdcr-forwarder"
 CONS="$XDCR_BUILD_DIR/consumer/xdcr-consumer"
@@ -98,6 +100,7 @@ get() { # get PATH [curl args]: prints the HTTP status code, body in $H_DIR/body
 auth=(-H "Authorization: Bearer $TOKEN")
 ready() { [[ "$(get /readyz)" == 200 ]]; }
 h_wait_for 40 "the consumer to be ready" ready
+fwd_wait_streaming east xdcr_east # a write before the slot exists is not captured
 h_psql east "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 20) g" >/dev/null
 applied() { [[ "$(h_psql west "SELECT count(*) FROM t")" == 20 ]]; }
 h_wait_for 30 "the rows to arrive" applied

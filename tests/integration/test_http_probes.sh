@@ -9,6 +9,8 @@ set -euo pipefail
 : "${XDCR_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 # shellcheck source=../support/harness.sh
 source "$XDCR_SOURCE_DIR/tests/support/harness.sh"
+# shellcheck source=fwd_lib.sh
+source "$XDCR_SOURCE_DIR/tests/integration/fwd_lib.sh"
 
 FWD="$XDCR_BUILD_DIR/forwarder/xdcr-forwarder"
 CONS="$XDCR_BUILD_DIR/consumer/xdcr-consumer"
@@ -59,6 +61,7 @@ live_for() {
 rows_at_west() { [[ "$(h_psql west "SELECT count(*) FROM t")" == "$1" ]]; }
 
 h_wait_for 40 "/readyz 200" is_code 200 /readyz
+fwd_wait_streaming east xdcr_east # a write before the slot exists is not captured
 h_psql east "INSERT INTO t VALUES (1, 'a')" >/dev/null
 h_wait_for 20 "row 1 at west" rows_at_west 1
 

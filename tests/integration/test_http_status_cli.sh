@@ -11,6 +11,8 @@ set -euo pipefail
 : "${XDCR_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 # shellcheck source=../support/harness.sh
 source "$XDCR_SOURCE_DIR/tests/support/harness.sh"
+# shellcheck source=fwd_lib.sh
+source "$XDCR_SOURCE_DIR/tests/integration/fwd_lib.sh"
 
 FWD="$XDCR_BUILD_DIR/forwarder/xdcr-forwarder"
 CONS="$XDCR_BUILD_DIR/consumer/xdcr-consumer"
@@ -69,6 +71,7 @@ lag_small() {
     [[ "$(st --json --http "$ADDR" --token-file "$H_DIR/token" --max-lag-seconds 2)" == 0 ]] &&
         [[ "$(jq -r '.origins[0].state' "$H_DIR/out")" == applying ]]
 }
+fwd_wait_streaming east xdcr_east # a write before the slot exists is not captured
 h_psql east "INSERT INTO t VALUES (1, 'a')" >/dev/null
 h_wait_for 40 "xdcr status to report a small lag" lag_small
 fwd_up() { [[ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$FPORT/status")" == 200 ]]; }

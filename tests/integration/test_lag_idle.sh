@@ -9,6 +9,8 @@ set -euo pipefail
 : "${XDCR_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 # shellcheck source=../support/harness.sh
 source "$XDCR_SOURCE_DIR/tests/support/harness.sh"
+# shellcheck source=fwd_lib.sh
+source "$XDCR_SOURCE_DIR/tests/integration/fwd_lib.sh"
 
 FWD="$XDCR_BUILD_DIR/forwarder/xdcr-forwarder"
 CONS="$XDCR_BUILD_DIR/consumer/xdcr-consumer"
@@ -57,6 +59,7 @@ lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a < b) }'; }
 between() { awk -v a="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(a != "" && a >= lo && a <= hi) }'; }
 under_bound() { lt "$(metric xdcr_consumer_lag_seconds)" "$BOUND"; }
 
+fwd_wait_streaming east xdcr_east # a write before the slot exists is not captured
 h_psql east "INSERT INTO t VALUES (1, 'a')" >/dev/null
 h_wait_for 40 "lag under ${BOUND}s" under_bound
 

@@ -12,6 +12,8 @@ set -euo pipefail
 : "${XDCR_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 # shellcheck source=../support/harness.sh
 source "$XDCR_SOURCE_DIR/tests/support/harness.sh"
+# shellcheck source=fwd_lib.sh
+source "$XDCR_SOURCE_DIR/tests/integration/fwd_lib.sh"
 
 FWD="$XDCR_BUILD_DIR/forwarder/xdcr-forwarder"
 CONS="$XDCR_BUILD_DIR/consumer/xdcr-consumer"
@@ -61,6 +63,7 @@ token_after_insert() { # insert row ID at east, print the read-your-writes token
     h_psql east "INSERT INTO t VALUES ($1, 'x')" "SELECT pg_current_wal_lsn()"
 }
 
+fwd_wait_streaming east xdcr_east # a write before the slot exists is not captured
 h_psql east "INSERT INTO t VALUES (0, 'warm up')" >/dev/null
 h_wait_for 40 "the first row at west" bash -c "[[ \$(psql -XAtq -d '$WEST' -c 'SELECT count(*) FROM t') == 1 ]]"
 h_assert_eq "t" "$(h_psql west "SELECT to_regprocedure('xdcr.wait_for(text, pg_lsn, interval)') IS NOT NULL")" \
