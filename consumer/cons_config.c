@@ -16,6 +16,9 @@ static const char *const on_error_values[] = {"halt", "dead_letter", NULL};
 static const char *const truncate_values[] = {"apply", "ignore", NULL};
 static const char *const initial_values[] = {"earliest", "latest", NULL};
 static const char *const role_values[] = {"replica", "origin", NULL};
+static const char *const mode_values[] = {"active-active", "one-way", NULL};
+const char *const cons_policy_names[] = {"last_writer_wins", "apply_remote", "keep_local", "error",
+                                         NULL};
 
 #define OPT(n, t, d, lo, hi, field, fl, en, h)                                                     \
     {                                                                                              \
@@ -57,6 +60,20 @@ static const xdcr_option_t cons_options[] = {
         role_values,
         "of the apply session: replica skips ordinary triggers and foreign-key checks, as "
         "PostgreSQL's own logical replication does"),
+    OPT("mode", XDCR_OPT_ENUM, "active-active", 0, -1, mode, 0, mode_values,
+        "active-active: the target is also written locally (or by other DCs), every change is "
+        "checked for conflicts and resolved by conflict.policy; one-way: the target is a "
+        "read-only copy, changes are applied as they come (fastest)"),
+    OPT("conflict.policy", XDCR_OPT_ENUM, "last_writer_wins", 0, -1, conflict_policy, 0,
+        cons_policy_names,
+        "active-active: how a conflict is resolved: last_writer_wins (newest source commit "
+        "time, then origin name), apply_remote, keep_local, or error (halt the origin)"),
+    OPT("conflict.table_policies", XDCR_OPT_LIST, "", 0, -1, table_policies, 0, NULL,
+        "per-table overrides of conflict.policy: schema.table=policy, comma separated"),
+    OPT("conflict.tombstone_retention", XDCR_OPT_DURATION, "7d", 60000, (int64_t)366 * 86400000,
+        tombstone_retention_ms, 0, NULL,
+        "how long deleted keys are remembered, so that an older change arriving later does not "
+        "bring a deleted row back; keep it above the longest replication delay you tolerate"),
     OPT("retry.backoff_initial", XDCR_OPT_DURATION, "250ms", 10, 60000, backoff_initial_ms, 0, NULL,
         "first delay before retrying after a retriable error"),
     OPT("retry.backoff_max", XDCR_OPT_DURATION, "30s", 100, 600000, backoff_max_ms, 0, NULL,
@@ -154,6 +171,40 @@ static int split_origins(cons_config_t *cfg, xdcr_error_t *err)
     return 0;
 }
 
+/* conflict.table_policies: schema.table=policy items; sets per_txn_commit. */
+static int check_table_policies(cons_config_t *cfg, xdcr_error_t *err)
+{
+    const char *p = cfg->table_policies;
+    bool lww = cfg->conflict_policy == CONS_POLICY_LWW;
+
+    while (p != NULL && *p != '\0') {
+        const char *e = strchr(p, ',');
+        int len = (int)(e != NULL ? (size_t)(e - p) : strlen(p));
+        const char *eq = memchr(p, '=', (size_t)len);
+        bool known = false;
+
+        if (eq == NULL || eq == p)
+            return xdcr_error_set(err, XDCR_ECONFIG, false,
+                                  "conflict.table_policies: \"%.*s\" is not table=policy", len, p);
+        for (int i = 0; cons_policy_names[i] != NULL; i++)
+            if ((int)strlen(cons_policy_names[i]) == len - (int)(eq + 1 - p) &&
+                memcmp(eq + 1, cons_policy_names[i], strlen(cons_policy_names[i])) == 0) {
+                known = true;
+                lww = lww || i == CONS_POLICY_LWW;
+            }
+        if (!known)
+            return xdcr_error_set(err, XDCR_ECONFIG, false,
+                                  "conflict.table_policies: unknown policy in \"%.*s\" (use "
+                                  "last_writer_wins, apply_remote, keep_local or error)",
+                                  len, p);
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    cfg->per_txn_commit = cfg->mode == CONS_MODE_ACTIVE_ACTIVE && lww;
+    return 0;
+}
+
 int cons_config_load(cons_config_t *cfg, char *const *envp, int argc, char *const *argv,
                      xdcr_config_cli_t *cli, xdcr_error_t *err)
 {
@@ -186,6 +237,9 @@ int cons_config_load(cons_config_t *cfg, char *const *envp, int argc, char *cons
     if (cfg->backoff_initial_ms > cfg->backoff_max_ms)
         return xdcr_error_set(err, XDCR_ECONFIG, false,
                               "retry.backoff_initial must not exceed retry.backoff_max");
+    rc = check_table_policies(cfg, err);
+    if (rc != 0)
+        return rc;
     if (xdcr_kv_list_get(&cfg->kafka, "bootstrap.servers") == NULL)
         return xdcr_error_set(err, XDCR_ECONFIG, false,
                               "missing required configuration key \"kafka.bootstrap.servers\"");

@@ -16,6 +16,14 @@ enum { CONS_ON_ERROR_HALT = 0, CONS_ON_ERROR_DEAD_LETTER = 1 };
 enum { CONS_TRUNCATE_APPLY = 0, CONS_TRUNCATE_IGNORE = 1 };
 enum { CONS_INITIAL_EARLIEST = 0, CONS_INITIAL_LATEST = 1 };
 enum { CONS_ROLE_REPLICA = 0, CONS_ROLE_ORIGIN = 1 };
+enum { CONS_MODE_ACTIVE_ACTIVE = 0, CONS_MODE_ONE_WAY = 1 };
+enum {
+    CONS_POLICY_LWW = 0,
+    CONS_POLICY_APPLY_REMOTE = 1,
+    CONS_POLICY_KEEP_LOCAL = 2,
+    CONS_POLICY_ERROR = 3
+};
+extern const char *const cons_policy_names[]; /* by CONS_POLICY_*, NULL-terminated */
 
 typedef struct cons_config {
     char *origin;            /* this DC's own origin: its topic is never subscribed */
@@ -28,11 +36,15 @@ typedef struct cons_config {
     char *tables;            /* comma list of schema.table checked at start (may be empty) */
     int64_t batch_max_rows;  /* rows per target transaction (a source transaction is never split) */
     int64_t batch_max_bytes; /* payload bytes per target transaction */
-    int64_t batch_max_delay_ms; /* how long a batch stays open waiting for more */
-    int on_error;               /* CONS_ON_ERROR_* */
-    int truncate;               /* CONS_TRUNCATE_* */
-    int initial_position;       /* CONS_INITIAL_*: where to start without a stored position */
-    int replication_role;       /* CONS_ROLE_*: session_replication_role of the apply session */
+    int64_t batch_max_delay_ms;     /* how long a batch stays open waiting for more */
+    int on_error;                   /* CONS_ON_ERROR_* */
+    int truncate;                   /* CONS_TRUNCATE_* */
+    int initial_position;           /* CONS_INITIAL_*: where to start without a stored position */
+    int replication_role;           /* CONS_ROLE_*: session_replication_role of the apply session */
+    int mode;                       /* CONS_MODE_* */
+    int conflict_policy;            /* CONS_POLICY_*: default in active-active mode */
+    char *table_policies;           /* "schema.table=policy,..." overrides (validated) */
+    int64_t tombstone_retention_ms; /* how long deleted keys are remembered */
     int64_t backoff_initial_ms;
     int64_t backoff_max_ms;
     int64_t drain_timeout_ms;
@@ -50,7 +62,8 @@ typedef struct cons_config {
     /* derived */
     char **origin_list; /* split origins, norigins entries */
     size_t norigins;
-    char **topics; /* topic of each origin_list entry */
+    char **topics;       /* topic of each origin_list entry */
+    bool per_txn_commit; /* last_writer_wins anywhere: one target transaction per source one */
 } cons_config_t;
 
 extern const xdcr_config_spec_t cons_config_spec;

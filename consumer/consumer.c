@@ -35,6 +35,7 @@ typedef struct omet {
     xdcr_series_t *txns, *rows[OP_N], *dups, *ooo, *batches, *batch_rows, *apply_seconds;
     xdcr_series_t *missing[2], *dead_letters, *halted, *applied_seq, *retries, *errors[EK_N];
     xdcr_series_t *apply_delay;
+    xdcr_series_t *conflicts[CONS_CONFLICT_KINDS][2]; /* [kind][0 kept local, 1 applied] */
 } omet_t;
 
 /* One assigned (or once assigned) partition of a remote origin's topic. */
@@ -126,7 +127,8 @@ struct cons {
     char last_error[XDCR_ERROR_MSG_MAX];
     int64_t last_error_us;
     char kafka_error_seen[256];
-    int64_t *txn_times; /* source commit times (us) of the open batch's transactions */
+    int64_t *txn_times;    /* source commit times (us) of the open batch's transactions */
+    int64_t next_purge_ms; /* active-active: next removal of expired tombstones */
     size_t ntxn_times, txn_times_cap;
 };
 
@@ -222,7 +224,8 @@ static int register_metrics(cons_t *c, xdcr_error_t *err)
     static const double delay_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                            1,     2.5,    5,     10,   30,    60,   120, 300,  600};
     xdcr_metrics_t *m = c->env.metrics;
-    xdcr_metric_t *f[15];
+    static const char *const l_conflict[] = {"origin", "kind", "resolution", NULL};
+    xdcr_metric_t *f[16];
 
     f[0] = xdcr_metrics_register(m, "xdcr_consumer_transactions_applied_total",
                                  "Source transactions applied to the target.", XDCR_METRIC_COUNTER,
@@ -269,8 +272,13 @@ static int register_metrics(cons_t *c, xdcr_error_t *err)
         "Per applied source transaction: target commit time minus source commit time.",
         XDCR_METRIC_HISTOGRAM, l_origin, delay_buckets,
         sizeof(delay_buckets) / sizeof(delay_buckets[0]), err);
-    f[14] = NULL;
-    for (int i = 0; i < 14; i++)
+    f[14] = xdcr_metrics_register(
+        m, "xdcr_consumer_conflicts_total",
+        "Active-active conflicts found while applying, by kind and resolution (apply_remote: "
+        "the remote change was applied, keep_local: it was not).",
+        XDCR_METRIC_COUNTER, l_conflict, NULL, 0, err);
+    f[15] = NULL;
+    for (int i = 0; i < 15; i++)
         if (f[i] == NULL)
             return err->code != 0 ? err->code
                                   : xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
@@ -310,6 +318,15 @@ static int register_metrics(cons_t *c, xdcr_error_t *err)
             lv[1] = error_kinds[i];
             om->errors[i] = xdcr_metric_series(f[8], lv);
             ok = ok && om->errors[i] != NULL;
+        }
+        for (int k = 0; k < CONS_CONFLICT_KINDS && c->cfg->mode == CONS_MODE_ACTIVE_ACTIVE; k++) {
+            const char *cv[] = {c->cfg->origin_list[o], cons_conflict_kind_names[k], NULL, NULL};
+
+            cv[2] = "keep_local";
+            om->conflicts[k][0] = xdcr_metric_series(f[14], cv);
+            cv[2] = "apply_remote";
+            om->conflicts[k][1] = xdcr_metric_series(f[14], cv);
+            ok = ok && om->conflicts[k][0] != NULL && om->conflicts[k][1] != NULL;
         }
         if (!ok)
             return xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
@@ -527,6 +544,10 @@ static int commit_batch(cons_t *c, xdcr_error_t *err)
     xdcr_series_inc(p->m->rows[OP_TRUNCATE], (double)st.truncates);
     xdcr_series_inc(p->m->missing[0], (double)st.missing_updates);
     xdcr_series_inc(p->m->missing[1], (double)st.missing_deletes);
+    for (int k = 0; k < CONS_CONFLICT_KINDS; k++)
+        for (int r = 0; r < 2; r++)
+            if (st.conflicts[k][r] > 0 && p->m->conflicts[k][r] != NULL)
+                xdcr_series_inc(p->m->conflicts[k][r], (double)st.conflicts[k][r]);
     xdcr_series_inc(p->m->dups, (double)b->dups);
     xdcr_series_inc(p->m->ooo, (double)b->ooo);
     xdcr_series_inc(p->m->dead_letters, (double)b->dead);
@@ -1305,7 +1326,8 @@ static void process(cons_t *c, cpart_t *p, cons_kmsg_t *km)
         rollback_batch(c, false);
     }
     if (v.action == CONS_STREAM_APPLY && v.txn_begins && c->b.p == p &&
-        (!sm.last || p->isolate_until >= 0) && (c->b.txns_begun > 0 || c->b.applied)) {
+        (!sm.last || p->isolate_until >= 0 || c->cfg->per_txn_commit) &&
+        (c->b.txns_begun > 0 || c->b.applied)) {
         /* a split transaction (or an isolated one) starts its own target transaction */
         if (!try_commit(c))
             goto out;
@@ -1387,13 +1409,35 @@ static void process(cons_t *c, cpart_t *p, cons_kmsg_t *km)
         p->discarding = false;
     p->next_offset = km->offset + 1;
     if (!p->stream.in_txn && !p->discarding &&
-        (batch_full(c) || (p->isolate_until >= 0 && c->b.txns_begun > 0 && sm.last) ||
+        (batch_full(c) ||
+         ((p->isolate_until >= 0 || c->cfg->per_txn_commit) && c->b.txns_begun > 0 && sm.last) ||
          ended_discard)) {
         if (try_commit(c) && ended_discard)
             discard_done(p, was_skip, skip_id);
     }
 out:
     xdcr_message_free(msg);
+}
+
+/* Active-active, between batches: forget deleted keys older than the tombstone retention. */
+static void purge_tombstones(cons_t *c)
+{
+    xdcr_error_t e;
+    int64_t n = 0;
+
+    if (!cons_pg_is_connected(c->pg) || cons_pg_in_batch(c->pg))
+        return;
+    if (cons_pg_purge_tombstones(c->pg, c->cfg->tombstone_retention_ms, &n, &e) != 0) {
+        XDCR_LOG_KV(c->lg, XDCR_LOG_WARN, "could not remove expired tombstones", "error",
+                    e.message);
+        return;
+    }
+    if (n > 0) {
+        char buf[24];
+
+        snprintf(buf, sizeof(buf), "%" PRId64, n);
+        XDCR_LOG_KV(c->lg, XDCR_LOG_DEBUG, "expired tombstones removed", "count", buf);
+    }
 }
 
 /* ---- published state ----------------------------------------------------------------------- */
@@ -1755,6 +1799,10 @@ int cons_run(cons_t *c, xdcr_error_t *err)
             cons_kafka_poll(c->kafka, 1);
             continue;
         }
+        if (c->cfg->mode == CONS_MODE_ACTIVE_ACTIVE && now >= c->next_purge_ms) {
+            purge_tombstones(c);
+            c->next_purge_ms = now + 60000;
+        }
         p = next_ready(c);
         if (p == NULL) {
             cons_kafka_poll(c->kafka, 10);
@@ -1798,6 +1846,9 @@ cons_t *cons_new(const cons_env_t *env, xdcr_error_t *err)
     po.replica_role = c->cfg->replication_role == CONS_ROLE_REPLICA;
     po.truncate_ignore = c->cfg->truncate == CONS_TRUNCATE_IGNORE;
     po.own_origin = c->cfg->origin;
+    po.active_active = c->cfg->mode == CONS_MODE_ACTIVE_ACTIVE;
+    po.conflict_policy = cons_policy_names[c->cfg->conflict_policy];
+    po.table_policies = c->cfg->table_policies;
     po.tick = pg_tick;
     po.tick_ctx = c;
     c->pg = cons_pg_new(&po, c->lg);

@@ -29,6 +29,7 @@
 typedef struct stmt {
     char op;          /* 'I', 'U', 'D' */
     bool key_changed; /* 'U' only */
+    bool resolved;    /* a conflict-resolving statement (returns kind, apply) */
     uint8_t *sig;     /* bitmap over the target's columns: the column set */
     size_t siglen;
     char name[32];
@@ -46,6 +47,9 @@ typedef struct tbl {
     bool mapped;
     stmt_t **stmts;
     size_t nstmts;
+    const char *policy; /* conflict policy (active-active), or NULL */
+    bool tracked;       /* the tombstone trigger is known to be in place */
+    bool track_pending; /* ... installed by the open batch: undone by its rollback */
 } tbl_t;
 
 /* ---- pipeline ------------------------------------------------------------------------------ */
@@ -69,6 +73,7 @@ typedef struct px {
     tbl_t *tbl;     /* for errors and prepares */
     stmt_t *stmt;   /* PX_PREPARE */
     PGresult *res;  /* PX_QUERY: kept for the caller */
+    bool resolved;  /* PX_STMT: returns (kind, apply) */
     bool done;      /* PX_QUERY: finished */
     uint64_t id;    /* PX_QUERY: to find it */
 } px_t;
@@ -84,6 +89,12 @@ typedef struct turn {
 struct cons_pg {
     char *conninfo, *password, *schema, *own_origin;
     bool replica_role, truncate_ignore;
+    bool active_active;   /* resolve conflicts (policy per table) */
+    char *policy;         /* the default conflict policy */
+    char *table_policies; /* "schema.table=policy,..." */
+    char rtime[40];       /* the change being applied: source commit time, origin, seq */
+    char rorigin[XDCR_ORIGIN_MAX];
+    char rseq[XDCR_LSN_STRLEN];
     void (*tick)(void *ctx);
     void *tick_ctx;
     const xdcr_log_t *lg;
@@ -125,6 +136,21 @@ struct cons_pg {
     const xdcr_value_t **srcv;
     size_t vcap;
 };
+
+const char *const cons_conflict_kind_names[CONS_CONFLICT_KINDS] = {
+    "insert_exists",  "insert_deleted", "update_exists",  "update_missing",
+    "update_deleted", "delete_exists",  "delete_missing", "delete_deleted"};
+
+bool cons_conflict_policy_valid(const char *name)
+{
+    static const char *const policies[] = {"last_writer_wins", "apply_remote", "keep_local",
+                                           "error"};
+
+    for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
+        if (strcmp(name, policies[i]) == 0)
+            return true;
+    return false;
+}
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
@@ -347,6 +373,7 @@ static void tbl_forget(tbl_t *tb)
     tb->mapped = false;
     xdcr_table_free(tb->t);
     tb->t = NULL;
+    tb->tracked = tb->track_pending = false;
 }
 
 static void tbl_free(tbl_t *tb)
@@ -408,6 +435,7 @@ cons_pg_t *cons_pg_new(const cons_pg_opts_t *opts, const xdcr_log_t *lg)
     pg->tick_ctx = opts->tick_ctx;
     pg->replica_role = opts->replica_role;
     pg->truncate_ignore = opts->truncate_ignore;
+    pg->active_active = opts->active_active;
     pg->conninfo = strdup(opts->conninfo);
     pg->schema = strdup(opts->schema);
     sql_buf_init(&pg->sql);
@@ -417,6 +445,13 @@ cons_pg_t *cons_pg_new(const cons_pg_opts_t *opts, const xdcr_log_t *lg)
         goto fail;
     if (opts->password != NULL && (pg->password = strdup(opts->password)) == NULL)
         goto fail;
+    if (pg->active_active) {
+        pg->policy =
+            strdup(opts->conflict_policy != NULL ? opts->conflict_policy : "last_writer_wins");
+        pg->table_policies = strdup(opts->table_policies != NULL ? opts->table_policies : "");
+        if (pg->policy == NULL || pg->table_policies == NULL || pg->own_origin == NULL)
+            goto fail;
+    }
     return pg;
 fail:
     cons_pg_free(pg);
@@ -459,6 +494,8 @@ void cons_pg_free(cons_pg_t *pg)
     free(pg->conninfo);
     free(pg->schema);
     free(pg->own_origin);
+    free(pg->policy);
+    free(pg->table_policies);
     for (size_t i = 0; i < pg->nturns; i++)
         free(pg->turns[i].origin);
     free(pg->turns);
@@ -556,6 +593,21 @@ int cons_pg_connect(cons_pg_t *pg, xdcr_error_t *err)
     if (rc == 0)
         rc = exec_params(pg, "SET IntervalStyle = 'postgres'", 0, NULL, NULL,
                          "could not set IntervalStyle", err);
+    if (rc == 0) /* our own deletes leave no trigger-made tombstone (see record_tombstone) */
+        rc = exec_params(pg, "SET xdcr.applying = on", 0, NULL, NULL, "could not set xdcr.applying",
+                         err);
+    if (rc == 0 && pg->active_active) {
+        PGresult *res = NULL;
+
+        rc = exec_params(pg, "SELECT pg_catalog.current_setting('track_commit_timestamp')", 0, NULL,
+                         &res, "could not read track_commit_timestamp", err);
+        if (rc == 0 && strcmp(PQgetvalue(res, 0, 0), "on") != 0)
+            rc = xdcr_error_set(err, XDCR_ECONFIG, false,
+                                "active-active conflict resolution needs track_commit_timestamp "
+                                "= on in the target PostgreSQL (it knows each row's last "
+                                "writer and time from it): set it and restart PostgreSQL");
+        PQclear(res);
+    }
     if (rc == 0 && pg->replica_role) {
         rc = exec_params(pg, "SET session_replication_role = replica", 0, NULL, NULL,
                          "could not set session_replication_role = replica", err);
@@ -716,6 +768,33 @@ static void record_failure(cons_pg_t *pg, const px_t *x, const PGresult *res)
                           x->tbl->schema, x->tbl->name);
 }
 
+/* Account for a conflict-resolving statement's (kind, apply). */
+static void count_resolved(cons_pg_t *pg, char op, const PGresult *res)
+{
+    const char *kind;
+    bool apply;
+
+    if (op == 'I')
+        pg->stats.inserts++;
+    else if (op == 'U')
+        pg->stats.updates++;
+    else
+        pg->stats.deletes++;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+        return;
+    kind = PQgetvalue(res, 0, 0);
+    apply = PQgetvalue(res, 0, 1)[0] == 't';
+    for (int k = 0; k < CONS_CONFLICT_KINDS; k++)
+        if (strcmp(kind, cons_conflict_kind_names[k]) == 0) {
+            pg->stats.conflicts[k][apply ? 1 : 0]++;
+            break;
+        }
+    if (strcmp(kind, "update_missing") == 0 && apply)
+        pg->stats.missing_updates++;
+    else if (strcmp(kind, "delete_missing") == 0)
+        pg->stats.missing_deletes++;
+}
+
 /* A result for the head of the queue. */
 static void handle_result(cons_pg_t *pg, PGresult *res)
 {
@@ -735,6 +814,8 @@ static void handle_result(cons_pg_t *pg, PGresult *res)
     } else if (st == PGRES_PIPELINE_ABORTED) {
         if (x->kind == PX_PREPARE && x->stmt != NULL)
             x->stmt->prepared = false;
+    } else if (x->kind == PX_STMT && x->resolved) {
+        count_resolved(pg, x->op, res);
     } else if (x->kind == PX_STMT) {
         const char *n = PQcmdTuples(res);
 
@@ -1036,6 +1117,8 @@ nomem:
     return oom(err);
 }
 
+static int track_table(cons_pg_t *pg, tbl_t *tb, xdcr_error_t *err);
+
 int cons_pg_check_tables(cons_pg_t *pg, const char *tables_csv, xdcr_problems_t *out,
                          xdcr_error_t *err)
 {
@@ -1072,6 +1155,8 @@ int cons_pg_check_tables(cons_pg_t *pg, const char *tables_csv, xdcr_problems_t 
         }
         xdcr_check_table(schema, name, tb->t, out);
         free(item);
+        if (tb->t != NULL && tb->t->npk > 0 && (rc = track_table(pg, tb, err)) != 0)
+            return rc;
         p += len;
         if (*p == ',')
             p++;
@@ -1114,6 +1199,89 @@ static int remember_shape(tbl_t *tb, const xdcr_relation_t *rel, int32_t *map)
     return 0;
 }
 
+/* The conflict policy of schema.name: its entry in table_policies, else the default. */
+static const char *policy_for(const cons_pg_t *pg, const char *schema, const char *name)
+{
+    size_t ls = strlen(schema), ln = strlen(name);
+
+    for (const char *p = pg->table_policies; p != NULL && *p != '\0';) {
+        const char *e = strchr(p, ','), *eq = strchr(p, '=');
+        size_t len = e != NULL ? (size_t)(e - p) : strlen(p);
+        const char *dot = memchr(p, '.', len);
+
+        if (eq != NULL && eq < p + len) {
+            bool match;
+
+            if (dot != NULL && dot < eq)
+                match = (size_t)(dot - p) == ls && memcmp(p, schema, ls) == 0 &&
+                        (size_t)(eq - dot - 1) == ln && memcmp(dot + 1, name, ln) == 0;
+            else
+                match = strcmp(schema, "public") == 0 && (size_t)(eq - p) == ln &&
+                        memcmp(p, name, ln) == 0;
+            if (match) {
+                static const char *const known[] = {"last_writer_wins", "apply_remote",
+                                                    "keep_local", "error"};
+                size_t plen = len - (size_t)(eq + 1 - p);
+
+                for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+                    if (strlen(known[i]) == plen && memcmp(eq + 1, known[i], plen) == 0)
+                        return known[i];
+            }
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return pg->policy;
+}
+
+/*
+ * Active-active: make sure local deletes of the table leave tombstones (the trigger is created
+ * once; inside a batch it commits or rolls back with it).
+ */
+static int track_table(cons_pg_t *pg, tbl_t *tb, xdcr_error_t *err)
+{
+    sql_buf_t name, q;
+    const char *vals[1];
+    PGresult *res = NULL;
+    int rc;
+
+    if (!pg->active_active || tb->t == NULL || tb->tracked || tb->track_pending)
+        return 0;
+    tb->policy = policy_for(pg, tb->schema, tb->name);
+    sql_buf_init(&name);
+    sql_buf_init(&q);
+    sql_append_qualified(&name, tb->schema, tb->name);
+    sql_append(&q, "SELECT ");
+    sql_append_ident(&q, pg->schema);
+    sql_append(&q, ".track_deletes($1::pg_catalog.regclass)");
+    if (sql_buf_status(&name) != 0 || sql_buf_status(&q) != 0) {
+        sql_buf_free(&name);
+        sql_buf_free(&q);
+        return oom(err);
+    }
+    vals[0] = name.data;
+    rc = query(pg, q.data, 1, vals, &res, "could not create the tombstone trigger", err);
+    PQclear(res);
+    sql_buf_free(&name);
+    sql_buf_free(&q);
+    if (rc != 0) {
+        if (strstr(err->message, "42501") != NULL) {
+            err->retriable = false;
+            xdcr_error_prefix(err,
+                              "active-active: the apply role must own %s.%s (it adds the "
+                              "trigger xdcr_tombstone that records local deletes)",
+                              tb->schema, tb->name);
+        }
+        return rc;
+    }
+    if (pg->in_batch)
+        tb->track_pending = true;
+    else
+        tb->tracked = true;
+    return 0;
+}
+
 /*
  * The target table of a source relation, checked and mapped. A mismatch with a cached table is
  * checked again against a fresh catalog read before it is reported (the target may have been
@@ -1130,7 +1298,7 @@ static int table_for(cons_pg_t *pg, const xdcr_relation_t *rel, tbl_t **out, xdc
         return oom(err);
     if (tb->t != NULL && same_shape(tb, rel)) {
         *out = tb;
-        return 0;
+        return track_table(pg, tb, err);
     }
     map = calloc(rel->ncols ? rel->ncols : 1, sizeof(*map));
     if (map == NULL)
@@ -1177,7 +1345,7 @@ static int table_for(cons_pg_t *pg, const xdcr_relation_t *rel, tbl_t **out, xdc
         goto fail;
     }
     *out = tb;
-    return 0;
+    return track_table(pg, tb, err);
 fail:
     free(map);
     return rc;
@@ -1254,9 +1422,10 @@ static void sort_cols(cons_pg_t *pg, uint32_t n)
     }
 }
 
-/* Find or create (and prepare, in the pipeline) the statement for op and column set. */
-static int get_stmt(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, const uint32_t *cols,
-                    uint32_t n, stmt_t **out, xdcr_error_t *err)
+/* Find or create (and prepare, in the pipeline) the statement for op and column set; resolved:
+ * the conflict-resolving form (sql_build_resolved). */
+static int get_stmt_for(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, bool resolved,
+                        const uint32_t *cols, uint32_t n, stmt_t **out, xdcr_error_t *err)
 {
     const xdcr_table_t *t = tb->t;
     size_t siglen = (t->ncols + 7) / 8;
@@ -1274,14 +1443,21 @@ static int get_stmt(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, const u
     for (size_t i = 0; i < tb->nstmts; i++) {
         stmt_t *c = tb->stmts[i];
 
-        if (c->op == op && c->key_changed == key_changed && c->prepared &&
-            memcmp(c->sig, sig, siglen) == 0) {
+        if (c->op == op && c->key_changed == key_changed && c->resolved == resolved &&
+            c->prepared && memcmp(c->sig, sig, siglen) == 0) {
             free(sig);
             *out = c;
             return 0;
         }
     }
     sql_buf_reset(&pg->sql);
+    if (resolved) {
+        sql_resolve_t rs = {pg->schema, tb->policy, pg->own_origin};
+
+        rc = sql_build_resolved(&pg->sql, t, op, cols, n, &rs);
+        nparams = (op == 'I' ? n : n + t->npk) + 3;
+        goto built;
+    }
     switch (op) {
     case 'I':
         rc = sql_build_upsert(&pg->sql, t, cols, n);
@@ -1296,6 +1472,7 @@ static int get_stmt(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, const u
         nparams = t->npk;
         break;
     }
+built:
     if (rc != 0) {
         free(sig);
         return rc == XDCR_ENOMEM ? oom(err)
@@ -1318,8 +1495,14 @@ static int get_stmt(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, const u
         types[i] = t->cols[cols[i]].type_oid;
     for (uint32_t k = 0; k < t->npk && op != 'I'; k++)
         types[(op == 'U' ? n : 0) + k] = t->cols[t->pk[k]].type_oid;
+    if (resolved) {
+        types[nparams - 3] = 1184; /* timestamptz: the source commit time */
+        types[nparams - 2] = 25;   /* text: the source origin */
+        types[nparams - 1] = 3220; /* pg_lsn: the source seq */
+    }
     s->op = op;
     s->key_changed = key_changed;
+    s->resolved = resolved;
     s->sig = sig;
     s->siglen = siglen;
     s->nparams = nparams;
@@ -1345,6 +1528,16 @@ static int get_stmt(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, const u
     return 0;
 }
 
+/* The statement for a change to tb: conflict-resolving in active-active mode (key changes
+ * excepted: they are applied as they come, see docs/active-active.md). */
+static int get_stmt(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, const uint32_t *cols,
+                    uint32_t n, stmt_t **out, xdcr_error_t *err)
+{
+    bool resolved = tb->policy != NULL && !key_changed;
+
+    return get_stmt_for(pg, tb, op, key_changed, resolved, cols, n, out, err);
+}
+
 static int exec_stmt(cons_pg_t *pg, tbl_t *tb, stmt_t *s, int64_t offset, xdcr_error_t *err)
 {
     px_t *x = push_px(pg, PX_STMT, err);
@@ -1354,6 +1547,13 @@ static int exec_stmt(cons_pg_t *pg, tbl_t *tb, stmt_t *s, int64_t offset, xdcr_e
     x->op = s->op;
     x->tbl = tb;
     x->offset = offset;
+    x->resolved = s->resolved;
+    if (s->resolved) {
+        /* after the row's values: the change's source commit time, origin and seq */
+        pg->vals[s->nparams - 3] = pg->rtime;
+        pg->vals[s->nparams - 2] = pg->rorigin;
+        pg->vals[s->nparams - 1] = pg->rseq;
+    }
     if (PQsendQueryPrepared(pg->conn, s->name, (int)s->nparams, pg->vals, NULL, NULL, 0) == 0)
         return send_failed(pg, err);
     return after_send(pg, err);
@@ -1406,7 +1606,7 @@ static int apply_insert(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64
     if (ch->new_vals == NULL)
         return change_error(pg, tb, 'I', offset, err, "insert without new values into %s.%s",
                             tb->schema, tb->name);
-    if ((rc = reserve_params(pg, tb->src_ncols + t->npk, err)) != 0)
+    if ((rc = reserve_params(pg, tb->src_ncols + t->npk + 3, err)) != 0)
         return rc;
     for (uint32_t i = 0; i < tb->src_ncols; i++) {
         if (ch->new_vals[i].kind == XDCR_VAL_UNCHANGED)
@@ -1470,7 +1670,7 @@ static int apply_update(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64
             return change_error(pg, tb, 'U', offset, err,
                                 "update without a value for primary key column %s of %s.%s",
                                 t->cols[t->pk[k]].name, tb->schema, tb->name);
-    if ((rc = reserve_params(pg, tb->src_ncols + t->npk, err)) != 0)
+    if ((rc = reserve_params(pg, tb->src_ncols + t->npk + 3, err)) != 0)
         return rc;
     for (uint32_t i = 0; i < tb->src_ncols; i++) {
         uint32_t j = (uint32_t)tb->map[i];
@@ -1504,7 +1704,7 @@ static int apply_delete(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64
     if (vals == NULL)
         return change_error(pg, tb, 'D', offset, err, "delete without a key from %s.%s", tb->schema,
                             tb->name);
-    if ((rc = reserve_params(pg, t->npk + 1, err)) != 0)
+    if ((rc = reserve_params(pg, t->npk + 3, err)) != 0)
         return rc;
     for (uint32_t k = 0; k < t->npk; k++) {
         int si = src_of(tb, t->pk[k]);
@@ -1616,6 +1816,16 @@ int cons_pg_apply_change(cons_pg_t *pg, const xdcr_message_t *msg, const xdcr_ch
     rel = &msg->rels[ch->rel];
     if (strcmp(rel->schema, pg->schema) == 0)
         return 0; /* the consumer's own state is never replicated */
+    if (pg->active_active) {
+        /* the version of the change, for resolve() */
+        if (xdcr_time_format_us(msg->commit_time_us, pg->rtime, sizeof(pg->rtime)) == NULL)
+            return xdcr_error_set(err, XDCR_EAPPLY, false,
+                                  "source commit time out of range in the message at offset "
+                                  "%" PRId64,
+                                  offset);
+        snprintf(pg->rorigin, sizeof(pg->rorigin), "%s", msg->src.origin);
+        xdcr_lsn_format(msg->commit_lsn, pg->rseq);
+    }
     rc = table_for(pg, rel, &tb, err);
     if (rc != 0) {
         if (pg->failure.table[0] == '\0')
@@ -2068,6 +2278,19 @@ int cons_pg_wait_results(cons_pg_t *pg, xdcr_error_t *err)
     return rc;
 }
 
+/* Tombstone triggers created by the batch are in place once it committed, gone otherwise. */
+static void settle_tracking(cons_pg_t *pg, bool committed)
+{
+    for (size_t i = 0; i < pg->ntables; i++) {
+        tbl_t *tb = pg->tables[i];
+
+        if (tb->track_pending) {
+            tb->track_pending = false;
+            tb->tracked = committed;
+        }
+    }
+}
+
 /* Leave pipeline mode after every result has been read; false when the session is unusable. */
 static bool end_pipeline(cons_pg_t *pg)
 {
@@ -2151,6 +2374,7 @@ int cons_pg_commit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
     rc = drain(pg, 0, err);
     if (rc != 0 || pg->failed || !pg->committed)
         goto failed;
+    settle_tracking(pg, true);
     if (pg->adv_turn != NULL) {
         turn_t *t = pg->adv_turn;
         bool unknown = false;
@@ -2187,6 +2411,7 @@ failed:
 
 void cons_pg_rollback(cons_pg_t *pg)
 {
+    settle_tracking(pg, false);
     if (pg->conn == NULL) {
         pg->in_batch = false;
         return;
@@ -2220,6 +2445,36 @@ void cons_pg_rollback(cons_pg_t *pg)
 }
 
 /* ---- outside batches ------------------------------------------------------------------------ */
+
+int cons_pg_purge_tombstones(cons_pg_t *pg, int64_t retention_ms, int64_t *removed,
+                             xdcr_error_t *err)
+{
+    char ms[24];
+    const char *vals[1] = {ms};
+    PGresult *res = NULL;
+    sql_buf_t b;
+    int rc;
+
+    *removed = 0;
+    if (pg->in_batch)
+        return xdcr_error_set(err, XDCR_ESTATE, false, "a batch is open");
+    if (!cons_pg_is_connected(pg))
+        return not_connected(err);
+    snprintf(ms, sizeof(ms), "%" PRId64, retention_ms);
+    sql_buf_init(&b);
+    sql_append(&b, "WITH d AS (DELETE FROM ");
+    sql_append_qualified(&b, pg->schema, "tombstones");
+    sql_append(&b, " WHERE deleted_at < pg_catalog.now() - $1::bigint * interval '1 millisecond' "
+                   "RETURNING 1) SELECT count(*) FROM d");
+    rc = sql_buf_status(&b) != 0
+             ? oom(err)
+             : exec_params(pg, b.data, 1, vals, &res, "could not remove expired tombstones", err);
+    if (rc == 0)
+        *removed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    sql_buf_free(&b);
+    return rc;
+}
 
 int cons_pg_read_position(cons_pg_t *pg, const char *origin, const char *topic, int32_t partition,
                           cons_position_t *pos, xdcr_error_t *err)

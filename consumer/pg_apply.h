@@ -23,12 +23,17 @@ typedef struct cons_pg cons_pg_t;
 
 typedef struct cons_pg_opts {
     const char *conninfo;
-    const char *password;    /* may be NULL */
-    const char *schema;      /* the consumer's own schema */
-    bool replica_role;       /* SET session_replication_role = replica */
-    bool truncate_ignore;    /* TRUNCATE messages are not applied */
-    const char *own_origin;  /* this DC's origin, recorded in <schema>.meta; may be NULL */
-    void (*tick)(void *ctx); /* called every 250 ms at least while waiting for the server */
+    const char *password;   /* may be NULL */
+    const char *schema;     /* the consumer's own schema */
+    bool replica_role;      /* SET session_replication_role = replica */
+    bool truncate_ignore;   /* TRUNCATE messages are not applied */
+    const char *own_origin; /* this DC's origin, recorded in <schema>.meta; may be NULL */
+    /* active-active: every change is applied by a conflict-resolving statement (own_origin is
+       then required), and local deletes of applied tables leave tombstones */
+    bool active_active;
+    const char *conflict_policy; /* default policy; NULL: last_writer_wins */
+    const char *table_policies;  /* "schema.table=policy,..." overrides, or NULL */
+    void (*tick)(void *ctx);     /* called every 250 ms at least while waiting for the server */
     void *tick_ctx;
 } cons_pg_opts_t;
 
@@ -98,10 +103,18 @@ typedef struct cons_halt_row {
 } cons_halt_row_t;
 
 /* Counters of one batch, valid after a successful commit. */
+/* Conflict kinds, in the order of cons_conflict_kind_names (docs/active-active.md). */
+#define CONS_CONFLICT_KINDS 8
+extern const char *const cons_conflict_kind_names[CONS_CONFLICT_KINDS];
+
+/* The conflict policies accepted by resolve(); true for a known name. */
+bool cons_conflict_policy_valid(const char *name);
+
 typedef struct cons_pg_stats {
     uint64_t inserts, updates, deletes, truncates;
     uint64_t missing_updates; /* updates of a missing row, upserted from the known columns */
     uint64_t missing_deletes; /* deletes of a missing row */
+    uint64_t conflicts[CONS_CONFLICT_KINDS][2]; /* by kind, [0] kept local, [1] applied remote */
 } cons_pg_stats_t;
 
 /* Where a failed batch failed. */
@@ -114,6 +127,10 @@ typedef struct cons_pg_failure {
 } cons_pg_failure_t;
 
 cons_pg_t *cons_pg_new(const cons_pg_opts_t *opts, const xdcr_log_t *lg);
+
+/* Outside a batch: delete tombstones older than retention_ms; *removed is their number. */
+int cons_pg_purge_tombstones(cons_pg_t *pg, int64_t retention_ms, int64_t *removed,
+                             xdcr_error_t *err);
 void cons_pg_free(cons_pg_t *pg);
 
 /* Connect and prepare the session (settings, role). Failures are retriable XDCR_EPGCONN, or

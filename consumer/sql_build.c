@@ -279,6 +279,227 @@ int sql_build_delete(sql_buf_t *b, const xdcr_table_t *t)
     return sql_buf_status(b);
 }
 
+/* ---- conflict-resolving statements (active-active) ----------------------------------------- */
+
+/* Parameter number of key column k of a resolved statement (see sql_build.h). */
+static uint32_t key_param(const xdcr_table_t *t, char op, const uint32_t *cols, uint32_t n,
+                          uint32_t k)
+{
+    if (op == 'I') {
+        for (uint32_t i = 0; i < n; i++)
+            if (cols[i] == t->pk[k])
+                return i + 1;
+        return 0; /* not reached: key_covered() was checked */
+    }
+    return n + k + 1;
+}
+
+/* jsonb_build_object('a', $i, ...) over the key */
+static void append_key_json(sql_buf_t *b, const xdcr_table_t *t, char op, const uint32_t *cols,
+                            uint32_t n)
+{
+    sql_append(b, "pg_catalog.jsonb_build_object(");
+    for (uint32_t k = 0; k < t->npk; k++) {
+        if (k > 0)
+            sql_append(b, ", ");
+        sql_append_literal(b, t->cols[t->pk[k]].name);
+        sql_appendf(b, ", $%u", key_param(t, op, cols, n, k));
+    }
+    sql_append(b, ")");
+}
+
+/* x."a" = r."a" AND ... over the key */
+static void append_key_join(sql_buf_t *b, const xdcr_table_t *t, const char *l, const char *r)
+{
+    for (uint32_t k = 0; k < t->npk; k++) {
+        if (k > 0)
+            sql_append(b, " AND ");
+        sql_appendf(b, "%s.", l);
+        sql_append_ident(b, t->cols[t->pk[k]].name);
+        sql_appendf(b, " = %s.", r);
+        sql_append_ident(b, t->cols[t->pk[k]].name);
+    }
+}
+
+/* the columns of the CTE r: cols, then (for U and D) the key */
+static void append_r_cols(sql_buf_t *b, const xdcr_table_t *t, char op, const uint32_t *cols,
+                          uint32_t n, bool with_params)
+{
+    uint32_t i = 0;
+
+    for (; i < n; i++) {
+        if (i > 0)
+            sql_append(b, ", ");
+        if (with_params)
+            sql_appendf(b, "$%u AS ", i + 1);
+        sql_append_ident(b, t->cols[cols[i]].name);
+    }
+    if (op == 'I')
+        return;
+    for (uint32_t k = 0; k < t->npk; k++) {
+        if (i + k > 0)
+            sql_append(b, ", ");
+        if (with_params)
+            sql_appendf(b, "$%u AS ", key_param(t, op, cols, n, k));
+        sql_append_ident(b, t->cols[t->pk[k]].name);
+    }
+}
+
+int sql_build_resolved(sql_buf_t *b, const xdcr_table_t *t, char op, const uint32_t *cols,
+                       uint32_t n, const sql_resolve_t *rs)
+{
+    uint32_t extra, nonkey = 0;
+    sql_buf_t rel;
+
+    if (t->npk == 0 || (op != 'I' && op != 'U' && op != 'D') || rs == NULL || rs->schema == NULL ||
+        rs->policy == NULL || rs->own_origin == NULL)
+        return XDCR_EINVAL;
+    if (op == 'I' && (n == 0 || !key_covered(t, cols, n)))
+        return XDCR_EINVAL;
+    if (op == 'D' && n != 0)
+        return XDCR_EINVAL;
+    for (uint32_t i = 0; i < n; i++) {
+        if (t->cols[cols[i]].pk_pos == 0)
+            nonkey++;
+        else if (op == 'U')
+            return XDCR_EINVAL; /* a key change is applied without resolution */
+    }
+    extra = op == 'I' ? n : n + t->npk; /* $extra+1: commit time, +2: origin, +3: seq */
+
+    sql_buf_init(&rel);
+    sql_append_qualified(&rel, t->schema, t->name);
+    if (sql_buf_status(&rel) != 0) {
+        sql_buf_free(&rel);
+        b->failed = true;
+        return XDCR_ENOMEM;
+    }
+
+    /* r: the remote row (typed by the prepared parameter types) */
+    sql_append(b, "WITH r AS MATERIALIZED (SELECT ");
+    append_r_cols(b, t, op, cols, n, true);
+    /* cur: the local row, locked */
+    sql_append(b, "), cur AS MATERIALIZED (SELECT x.xmin AS xmin FROM ONLY ");
+    sql_append(b, rel.data);
+    sql_append(b, " x, r WHERE ");
+    append_key_join(b, t, "x", "r");
+    sql_append(b, " FOR UPDATE OF x), ");
+    /* d: the decision */
+    sql_append(b, "d AS MATERIALIZED (SELECT * FROM ");
+    sql_append_ident(b, rs->schema);
+    sql_append(b, ".resolve(");
+    sql_append_literal(b, rs->policy);
+    sql_appendf(b, ", '%c', ", op);
+    sql_append_literal(b, rel.data);
+    sql_append(b, "::pg_catalog.regclass, ");
+    append_key_json(b, t, op, cols, n);
+    sql_append(b, ", EXISTS (SELECT 1 FROM cur), (SELECT xmin FROM cur), ");
+    sql_appendf(b, "$%u, $%u, ", extra + 1, extra + 2);
+    sql_append_literal(b, rs->own_origin);
+    sql_append(b, ")), ");
+    /* lg: the conflict, with both versions */
+    sql_append(b, "lg AS (INSERT INTO ");
+    sql_append_qualified(b, rs->schema, "conflicts");
+    sql_append(
+        b, " (table_name, key, kind, policy, resolution, remote_origin, "
+           "remote_commit_time, remote_commit_lsn, remote_row, local_origin, local_commit_time, "
+           "local_row) SELECT ");
+    sql_append_literal(b, rel.data);
+    sql_append(b, ", ");
+    append_key_json(b, t, op, cols, n);
+    sql_append(b, ", d.kind, ");
+    sql_append_literal(b, rs->policy);
+    sql_appendf(b,
+                ", CASE WHEN d.apply THEN 'apply_remote' ELSE 'keep_local' END, $%u, $%u, $%u, "
+                "(SELECT pg_catalog.to_jsonb(r) FROM r), d.local_origin, d.local_time, "
+                "(SELECT pg_catalog.to_jsonb(x) FROM ONLY ",
+                extra + 2, extra + 1, extra + 3);
+    sql_append(b, rel.data);
+    sql_append(b, " x, r WHERE ");
+    append_key_join(b, t, "x", "r");
+    sql_append(b, ") FROM d WHERE d.kind IS NOT NULL), ");
+
+    if (op == 'D') {
+        sql_append(b, "w AS (DELETE FROM ONLY ");
+        sql_append(b, rel.data);
+        sql_append(b, " x USING r WHERE ");
+        append_key_join(b, t, "x", "r");
+        sql_append(b, " AND (SELECT apply FROM d)), ");
+        sql_append(b, "tomb AS (INSERT INTO ");
+        sql_append_qualified(b, rs->schema, "tombstones");
+        sql_append(b, " (relid, key, origin, commit_time) SELECT ");
+        sql_append_literal(b, rel.data);
+        sql_append(b, "::pg_catalog.regclass, ");
+        append_key_json(b, t, op, cols, n);
+        sql_appendf(b,
+                    ", $%u, $%u WHERE (SELECT apply FROM d) ON CONFLICT (relid, key) DO UPDATE "
+                    "SET origin = EXCLUDED.origin, commit_time = EXCLUDED.commit_time, "
+                    "local_xid = NULL, deleted_at = pg_catalog.now()) ",
+                    extra + 2, extra + 1);
+    } else {
+        bool any = false;
+
+        if (nonkey > 0) {
+            /* an existing row: set the columns sent (unchanged TOAST is not among them) */
+            sql_append(b, "u AS (UPDATE ONLY ");
+            sql_append(b, rel.data);
+            sql_append(b, " x SET ");
+            for (uint32_t i = 0; i < n; i++) {
+                const char *name = t->cols[cols[i]].name;
+
+                if (t->cols[cols[i]].pk_pos > 0)
+                    continue;
+                if (any)
+                    sql_append(b, ", ");
+                sql_append_ident(b, name);
+                sql_append(b, " = r.");
+                sql_append_ident(b, name);
+                any = true;
+            }
+            sql_append(b, " FROM r WHERE ");
+            append_key_join(b, t, "x", "r");
+            sql_append(b, " AND (SELECT apply FROM d) AND EXISTS (SELECT 1 FROM cur)), ");
+        }
+        /* a missing row: insert it from what is known; one that appeared since the snapshot
+           (a concurrent local insert) is judged by its own version */
+        sql_append(b, "i AS (INSERT INTO ");
+        sql_append(b, rel.data);
+        sql_append(b, " AS x (");
+        append_r_cols(b, t, op, cols, n, false);
+        sql_append(b, ") SELECT ");
+        append_r_cols(b, t, op, cols, n, false);
+        sql_append(b, " FROM r WHERE (SELECT apply FROM d) AND NOT EXISTS (SELECT 1 FROM cur) "
+                      "ON CONFLICT ");
+        append_pk_list(b, t);
+        any = false;
+        for (uint32_t i = 0; i < n; i++) {
+            const char *name = t->cols[cols[i]].name;
+
+            if (t->cols[cols[i]].pk_pos > 0)
+                continue;
+            sql_append(b, any ? ", " : " DO UPDATE SET ");
+            sql_append_ident(b, name);
+            sql_append(b, " = EXCLUDED.");
+            sql_append_ident(b, name);
+            any = true;
+        }
+        if (any) {
+            sql_append(b, " WHERE NOT ");
+            sql_append_ident(b, rs->schema);
+            sql_append(b, ".late_row_loses(");
+            sql_append_literal(b, rs->policy);
+            sql_appendf(b, ", x.xmin, $%u, $%u, ", extra + 1, extra + 2);
+            sql_append_literal(b, rs->own_origin);
+            sql_append(b, ")");
+        } else {
+            sql_append(b, " DO NOTHING");
+        }
+        sql_append(b, ") ");
+    }
+    sql_append(b, "SELECT d.kind, d.apply FROM d");
+    sql_buf_free(&rel);
+    return sql_buf_status(b);
+}
+
 int sql_build_truncate(sql_buf_t *b, const xdcr_table_t *const *ts, uint32_t n,
                        bool restart_identity, bool cascade)
 {
@@ -513,6 +734,159 @@ static const char *const schema_ddl[] = {
     "        END IF;\n"
     "    END LOOP;\n"
     "END\n"
+    "$xdcr$;\n",
+    /*
+     * Active-active conflict handling (docs/active-active.md). Conflicts found while applying are
+     * written here with both versions; tombstones remember deleted keys so that an older change
+     * arriving later does not bring a row back.
+     */
+    "CREATE TABLE IF NOT EXISTS @.conflicts (\n"
+    "    id bigserial PRIMARY KEY,\n"
+    "    detected_at timestamptz NOT NULL DEFAULT now(),\n"
+    "    table_name text NOT NULL,\n"
+    "    key jsonb NOT NULL,\n"
+    "    kind text NOT NULL,\n"
+    "    policy text NOT NULL,\n"
+    "    resolution text NOT NULL,\n"
+    "    remote_origin text NOT NULL,\n"
+    "    remote_commit_time timestamptz NOT NULL,\n"
+    "    remote_commit_lsn pg_lsn,\n"
+    "    remote_row jsonb,\n"
+    "    local_origin text,\n"
+    "    local_commit_time timestamptz,\n"
+    "    local_row jsonb);\n",
+    "CREATE INDEX IF NOT EXISTS conflicts_detected_at ON @.conflicts (detected_at);\n",
+    "CREATE TABLE IF NOT EXISTS @.tombstones (\n"
+    "    relid oid NOT NULL,\n"
+    "    key jsonb NOT NULL,\n"
+    "    origin text,\n"
+    "    commit_time timestamptz,\n"
+    "    local_xid xid8,\n"
+    "    deleted_at timestamptz NOT NULL DEFAULT now(),\n"
+    "    PRIMARY KEY (relid, key));\n",
+    "CREATE INDEX IF NOT EXISTS tombstones_deleted_at ON @.tombstones (deleted_at);\n",
+    /* a local delete (not the consumer's: it sets xdcr.applying) leaves a tombstone whose
+       version is its transaction's commit timestamp, read when it is needed */
+    "CREATE OR REPLACE FUNCTION @.record_tombstone() RETURNS trigger\n"
+    "    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $xdcr$\n"
+    "DECLARE\n"
+    "    v_row jsonb;\n"
+    "    v_key jsonb := '{}';\n"
+    "    v_col text;\n"
+    "BEGIN\n"
+    "    IF current_setting('xdcr.applying', true) = 'on' THEN\n"
+    "        RETURN NULL;\n"
+    "    END IF;\n"
+    "    v_row := to_jsonb(OLD);\n"
+    "    FOREACH v_col IN ARRAY TG_ARGV LOOP\n"
+    "        v_key := v_key || jsonb_build_object(v_col, v_row -> v_col);\n"
+    "    END LOOP;\n"
+    "    INSERT INTO @.tombstones AS t (relid, key, origin, commit_time, local_xid)\n"
+    "        VALUES (TG_RELID, v_key, NULL, NULL, pg_current_xact_id())\n"
+    "        ON CONFLICT (relid, key) DO UPDATE SET origin = NULL, commit_time = NULL,\n"
+    "            local_xid = EXCLUDED.local_xid, deleted_at = now();\n"
+    "    RETURN NULL;\n"
+    "END\n"
+    "$xdcr$;\n",
+    "CREATE OR REPLACE FUNCTION @.track_deletes(p_table regclass) RETURNS boolean\n"
+    "    LANGUAGE plpgsql SET search_path = pg_catalog AS $xdcr$\n"
+    "DECLARE\n"
+    "    v_cols text;\n"
+    "BEGIN\n"
+    "    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = p_table\n"
+    "               AND tgname = 'xdcr_tombstone') THEN\n"
+    "        RETURN false;\n"
+    "    END IF;\n"
+    "    SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY k.n) INTO v_cols\n"
+    "        FROM pg_index i\n"
+    "        CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)\n"
+    "        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum\n"
+    "        WHERE i.indrelid = p_table AND i.indisprimary;\n"
+    "    IF v_cols IS NULL THEN\n"
+    "        RAISE EXCEPTION 'table % has no primary key', p_table;\n"
+    "    END IF;\n"
+    "    EXECUTE format('CREATE TRIGGER xdcr_tombstone AFTER DELETE ON %s FOR EACH ROW '\n"
+    "                   'EXECUTE FUNCTION @.record_tombstone(%s)', p_table, v_cols);\n"
+    "    RETURN true;\n"
+    "END\n"
+    "$xdcr$;\n",
+    /* the version (commit time, origin name) of the local row whose xmin is p_xmin */
+    "CREATE OR REPLACE FUNCTION @.row_version(p_xmin xid, p_own text,\n"
+    "        OUT commit_time timestamptz, OUT origin text)\n"
+    "    LANGUAGE sql STABLE SET search_path = pg_catalog AS $xdcr$\n"
+    "    SELECT c.timestamp,\n"
+    "           CASE WHEN c.roident IS NULL OR c.roident = 0 THEN p_own\n"
+    "                WHEN o.roname LIKE 'xdcr\\_%' THEN substr(o.roname, 6)\n"
+    "                ELSE o.roname END\n"
+    "    FROM pg_xact_commit_timestamp_origin(p_xmin) c\n"
+    "    LEFT JOIN pg_replication_origin o ON o.roident = c.roident\n"
+    "$xdcr$;\n",
+    /*
+     * The decision for one remote change (docs/active-active.md): kind is NULL when there is no
+     * conflict. A change conflicts when the row (or its tombstone) was last written by another
+     * origin than the change's, or when the row it changes is missing.
+     */
+    "CREATE OR REPLACE FUNCTION @.resolve(p_policy text, p_op text, p_table regclass,\n"
+    "        p_key jsonb, p_has_row boolean, p_xmin xid, p_remote_time timestamptz,\n"
+    "        p_remote_origin text, p_own text,\n"
+    "        OUT kind text, OUT apply boolean, OUT local_time timestamptz, OUT local_origin text)\n"
+    "    LANGUAGE plpgsql SET search_path = pg_catalog AS $xdcr$\n"
+    "DECLARE\n"
+    "    v_xid xid8;\n"
+    "BEGIN\n"
+    "    IF p_has_row THEN\n"
+    "        SELECT v.commit_time, v.origin INTO local_time, local_origin\n"
+    "            FROM @.row_version(p_xmin, p_own) v;\n"
+    "        kind := CASE p_op WHEN 'I' THEN 'insert_exists' WHEN 'U' THEN 'update_exists'\n"
+    "                ELSE 'delete_exists' END;\n"
+    "    ELSE\n"
+    "        SELECT t.commit_time, t.origin, t.local_xid INTO local_time, local_origin, v_xid\n"
+    "            FROM @.tombstones t WHERE t.relid = p_table AND t.key = p_key;\n"
+    "        IF FOUND THEN\n"
+    "            IF v_xid IS NOT NULL THEN\n"
+    "                local_time := pg_xact_commit_timestamp(xid(v_xid));\n"
+    "                local_origin := p_own;\n"
+    "            END IF;\n"
+    "            kind := CASE p_op WHEN 'I' THEN 'insert_deleted' WHEN 'U' THEN 'update_deleted'\n"
+    "                    ELSE 'delete_deleted' END;\n"
+    "        ELSIF p_op = 'I' THEN\n"
+    "            apply := true;\n"
+    "            RETURN;\n"
+    "        ELSE\n"
+    "            kind := CASE p_op WHEN 'U' THEN 'update_missing' ELSE 'delete_missing' END;\n"
+    "        END IF;\n"
+    "    END IF;\n"
+    "    IF local_origin IS NOT DISTINCT FROM p_remote_origin AND kind NOT LIKE '%_missing' THEN\n"
+    "        kind := NULL; -- the origin's own earlier change: in order, no conflict\n"
+    "        apply := true;\n"
+    "        RETURN;\n"
+    "    END IF;\n"
+    "    IF p_policy = 'error' THEN\n"
+    "        RAISE EXCEPTION USING ERRCODE = 'XD003',\n"
+    "            MESSAGE = format('conflict %s on %s key %s: remote change of %s at %s, local '\n"
+    "                             'version of %s at %s', kind, p_table, p_key, p_remote_origin,\n"
+    "                             p_remote_time, local_origin, local_time),\n"
+    "            HINT = 'conflict.policy = error: resolve the row by hand, then skip or retry';\n"
+    "    END IF;\n"
+    "    apply := CASE\n"
+    "        WHEN kind = 'delete_missing' THEN true -- nothing to keep; the tombstone is recorded\n"
+    "        WHEN p_policy = 'apply_remote' THEN true\n"
+    "        WHEN p_policy = 'keep_local' THEN false\n"
+    "        ELSE local_time IS NULL\n"
+    "             OR (p_remote_time, p_remote_origin COLLATE \"C\")\n"
+    "                > (local_time, local_origin COLLATE \"C\") END;\n"
+    "END\n"
+    "$xdcr$;\n",
+    /* a row that appeared after the statement's snapshot (a concurrent local insert) */
+    "CREATE OR REPLACE FUNCTION @.late_row_loses(p_policy text, p_xmin xid,\n"
+    "        p_remote_time timestamptz, p_remote_origin text, p_own text) RETURNS boolean\n"
+    "    LANGUAGE sql STABLE SET search_path = pg_catalog AS $xdcr$\n"
+    "    SELECT CASE WHEN p_policy = 'apply_remote' THEN false\n"
+    "                WHEN p_policy = 'last_writer_wins' THEN\n"
+    "                    v.commit_time IS NOT NULL AND (v.commit_time, v.origin COLLATE \"C\")\n"
+    "                        >= (p_remote_time, p_remote_origin COLLATE \"C\")\n"
+    "                ELSE true END\n"
+    "    FROM @.row_version(p_xmin, p_own) v\n"
     "$xdcr$;\n",
     "INSERT INTO @.meta (key, value) VALUES ('schema_version', '1')\n"
     "    ON CONFLICT (key) DO NOTHING;\n",

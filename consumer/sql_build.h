@@ -59,6 +59,29 @@ int sql_build_update(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *set_co
 /* DELETE FROM t WHERE pk = $1 AND ...; row count 0 means the row was missing. */
 int sql_build_delete(sql_buf_t *b, const xdcr_table_t *t);
 
+/* What a conflict-resolving statement needs besides the table (docs/active-active.md). */
+typedef struct sql_resolve {
+    const char *schema;     /* the consumer's schema (resolve(), conflicts, tombstones) */
+    const char *policy;     /* last_writer_wins, apply_remote, keep_local or error */
+    const char *own_origin; /* this DC's origin: the origin of local writes */
+} sql_resolve_t;
+
+/*
+ * One remote change, applied under a conflict policy in a single statement: lock the local row,
+ * decide with <schema>.resolve() (the local version is the commit timestamp and replication
+ * origin of the row's xmin, or a tombstone), write a conflict row with both versions, then
+ * change the row only when the decision says so. The statement returns one row (kind, apply):
+ * kind is NULL when there was no conflict.
+ *   op 'I': cols hold every column sent, key included; $1..$n.
+ *   op 'U': cols are the non-key columns to set ($1..$n), the key follows ($n+1..$n+npk); a
+ *           missing row is inserted from what is known. Key changes are not resolved (EINVAL).
+ *   op 'D': n = 0; the key is $1..$npk; a tombstone records the delete.
+ * After those: $e+1 the source commit time (timestamptz), $e+2 the source origin (text), $e+3
+ * the source seq (pg_lsn), where e = n for 'I' and n + npk otherwise.
+ */
+int sql_build_resolved(sql_buf_t *b, const xdcr_table_t *t, char op, const uint32_t *cols,
+                       uint32_t n, const sql_resolve_t *rs);
+
 /* TRUNCATE t1, t2 [RESTART IDENTITY] [CASCADE] */
 int sql_build_truncate(sql_buf_t *b, const xdcr_table_t *const *ts, uint32_t n,
                        bool restart_identity, bool cascade);

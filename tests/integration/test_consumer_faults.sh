@@ -63,6 +63,8 @@ cat >"$H_DIR/consumer.conf" <<EOF
 origin = west
 origins = east
 pg.conninfo = $(h_pg_conninfo west)
+# a read-only copy: the local session below only provokes a deadlock, its write must not win
+mode = one-way
 retry.backoff_initial = 100ms
 retry.backoff_max = 1s
 http.listen =
