@@ -1801,7 +1801,9 @@ int cons_run(cons_t *c, xdcr_error_t *err)
         }
         if (c->cfg->mode == CONS_MODE_ACTIVE_ACTIVE && now >= c->next_purge_ms) {
             purge_tombstones(c);
-            c->next_purge_ms = now + 60000;
+            c->next_purge_ms = now + (c->cfg->tombstone_retention_ms / 10 < 60000
+                                          ? c->cfg->tombstone_retention_ms / 10
+                                          : 60000);
         }
         p = next_ready(c);
         if (p == NULL) {

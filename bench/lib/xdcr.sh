@@ -53,6 +53,9 @@ origin = west
 origins = east
 pg.conninfo = $(b_conn dst)
 tables = public.bench_items,public.bench_marker
+# one-way by default, as native logical replication applies (BENCH_XDCR_MODE=active-active
+# measures conflict resolution: one target transaction per source transaction)
+mode = ${BENCH_XDCR_MODE:-one-way}
 http.listen =
 kafka.bootstrap.servers = $H_BROKER_BOOTSTRAP
 # the dev broker lets a new member into a group only a session timeout after the last one left
