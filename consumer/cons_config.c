@@ -17,6 +17,7 @@ static const char *const truncate_values[] = {"apply", "ignore", NULL};
 static const char *const initial_values[] = {"earliest", "latest", NULL};
 static const char *const role_values[] = {"replica", "origin", NULL};
 static const char *const mode_values[] = {"active-active", "one-way", NULL};
+static const char *const sync_values[] = {"auto", "on", "off", NULL};
 const char *const cons_policy_names[] = {"last_writer_wins", "apply_remote", "keep_local", "error",
                                          NULL};
 
@@ -74,6 +75,12 @@ static const xdcr_option_t cons_options[] = {
         tombstone_retention_ms, 0, NULL,
         "how long deleted keys are remembered, so that an older change arriving later does not "
         "bring a deleted row back; keep it above the longest replication delay you tolerate"),
+    OPT("apply.synchronous_commit", XDCR_OPT_ENUM, "auto", 0, -1, synchronous_commit, 0,
+        sync_values,
+        "synchronous_commit of the apply session: off lets a commit return before its WAL is "
+        "flushed (a target crash loses the last commits together with their positions, and they "
+        "are applied again from Kafka); auto = off when every source transaction is its own "
+        "target transaction (last_writer_wins), on otherwise"),
     OPT("retry.backoff_initial", XDCR_OPT_DURATION, "250ms", 10, 60000, backoff_initial_ms, 0, NULL,
         "first delay before retrying after a retriable error"),
     OPT("retry.backoff_max", XDCR_OPT_DURATION, "30s", 100, 600000, backoff_max_ms, 0, NULL,

@@ -17,6 +17,7 @@ enum { CONS_TRUNCATE_APPLY = 0, CONS_TRUNCATE_IGNORE = 1 };
 enum { CONS_INITIAL_EARLIEST = 0, CONS_INITIAL_LATEST = 1 };
 enum { CONS_ROLE_REPLICA = 0, CONS_ROLE_ORIGIN = 1 };
 enum { CONS_MODE_ACTIVE_ACTIVE = 0, CONS_MODE_ONE_WAY = 1 };
+enum { CONS_SYNC_AUTO = 0, CONS_SYNC_ON = 1, CONS_SYNC_OFF = 2 };
 enum {
     CONS_POLICY_LWW = 0,
     CONS_POLICY_APPLY_REMOTE = 1,
@@ -45,6 +46,7 @@ typedef struct cons_config {
     int conflict_policy;            /* CONS_POLICY_*: default in active-active mode */
     char *table_policies;           /* "schema.table=policy,..." overrides (validated) */
     int64_t tombstone_retention_ms; /* how long deleted keys are remembered */
+    int synchronous_commit;         /* CONS_SYNC_*: of the apply session */
     int64_t backoff_initial_ms;
     int64_t backoff_max_ms;
     int64_t drain_timeout_ms;

@@ -88,7 +88,7 @@ typedef struct turn {
 
 struct cons_pg {
     char *conninfo, *password, *schema, *own_origin;
-    bool replica_role, truncate_ignore;
+    bool replica_role, truncate_ignore, async_commit;
     bool active_active;   /* resolve conflicts (policy per table) */
     char *policy;         /* the default conflict policy */
     char *table_policies; /* "schema.table=policy,..." */
@@ -436,6 +436,7 @@ cons_pg_t *cons_pg_new(const cons_pg_opts_t *opts, const xdcr_log_t *lg)
     pg->replica_role = opts->replica_role;
     pg->truncate_ignore = opts->truncate_ignore;
     pg->active_active = opts->active_active;
+    pg->async_commit = opts->async_commit;
     pg->conninfo = strdup(opts->conninfo);
     pg->schema = strdup(opts->schema);
     sql_buf_init(&pg->sql);
@@ -596,6 +597,9 @@ int cons_pg_connect(cons_pg_t *pg, xdcr_error_t *err)
     if (rc == 0) /* our own deletes leave no trigger-made tombstone (see record_tombstone) */
         rc = exec_params(pg, "SET xdcr.applying = on", 0, NULL, NULL, "could not set xdcr.applying",
                          err);
+    if (rc == 0 && pg->async_commit)
+        rc = exec_params(pg, "SET synchronous_commit = off", 0, NULL, NULL,
+                         "could not set synchronous_commit", err);
     if (rc == 0 && pg->active_active) {
         PGresult *res = NULL;
 
