@@ -230,6 +230,9 @@ int cons_config_load(cons_config_t *cfg, char *const *envp, int argc, char *cons
                               "topic.template \"%s\" must contain {origin}", cfg->topic_template);
     if (cfg->schema[0] == '\0' || strlen(cfg->schema) > 63)
         return xdcr_error_set(err, XDCR_ECONFIG, false, "schema must be 1-63 characters long");
+    if (strchr(cfg->schema, '\'') != NULL || strchr(cfg->schema, '\\') != NULL)
+        return xdcr_error_set(err, XDCR_ECONFIG, false,
+                              "schema must not contain a quote or a backslash");
     rc = split_origins(cfg, err);
     if (rc != 0)
         return rc;

@@ -195,8 +195,8 @@ DEMO_T0=0
 
 demo_schema() {
     cat <<'SQL'
--- accounts: written in both DCs, on disjoint keys (east odd ids, west even ids): active-active
--- conflict resolution is not implemented yet, so the workload never writes one row in two DCs.
+-- accounts: written in both DCs on the same keys: conflicts happen and are resolved by last
+-- writer wins (docs/active-active.md; the losing DC's increment is lost, both DCs converge).
 CREATE TABLE accounts (
     id integer PRIMARY KEY,
     dc text NOT NULL,
@@ -218,7 +218,6 @@ CREATE TABLE west_events (LIKE east_events INCLUDING ALL);
 CREATE PROCEDURE demo_workload(p_dc text, p_seconds float8, p_tps integer)
 LANGUAGE plpgsql AS $$
 DECLARE
-    parity integer := CASE p_dc WHEN 'east' THEN 1 ELSE 0 END;
     stop_at timestamptz := clock_timestamp() + make_interval(secs => p_seconds);
     events text := p_dc || '_events';
     acct integer;
@@ -226,7 +225,7 @@ DECLARE
 BEGIN
     LOOP
         EXIT WHEN clock_timestamp() >= stop_at;
-        acct := 2 * floor(random() * 100)::integer + parity;
+        acct := floor(random() * 50)::integer;
         amt := floor(random() * 201)::integer - 100;
         INSERT INTO accounts AS a VALUES (acct, p_dc, amt, 1, clock_timestamp())
         ON CONFLICT (id) DO UPDATE
@@ -340,6 +339,8 @@ CONF
 origin = $dc
 origins = $other
 pg.conninfo = $(h_pg_conninfo "$dc")
+# active-active (the default mode): the tombstone triggers go on these tables at start
+tables = public.accounts,public.east_events,public.west_events
 http.listen = 127.0.0.1:$port
 kafka.bootstrap.servers = $(h_broker_bootstrap)
 kafka.session.timeout.ms = 6000
@@ -404,9 +405,8 @@ cmd_demo() {
     done
 
     echo "== 4/7 workload in both DCs for ${seconds}s (~${tps} transactions/s each), live lag"
-    echo "  both DCs write; active-active conflict resolution is not implemented yet, so the"
-    echo "  workload keeps keys disjoint: accounts east odd ids, west even ids; east_events only"
-    echo "  in east, west_events only in west"
+    echo "  both DCs write the same 50 accounts (conflicts: last writer wins) and their own"
+    echo "  events table (east_events in east, west_events in west)"
     for dc in east west; do
         h_daemon_start "workload-$dc" psql -XAtq -v ON_ERROR_STOP=1 -d "$(h_pg_conninfo "$dc")" \
             -c "CALL demo_workload('$dc', $seconds, $tps)"
@@ -475,6 +475,11 @@ cmd_demo() {
         exit 1
     fi
     echo "  [$(demo_elapsed)] east and west converged: every table has the same checksum in both DCs"
+    for dc in east west; do
+        echo "  $dc: $(h_psql "$dc" "SELECT count(*) FROM xdcr.conflicts") conflicts resolved" \
+            "($(h_psql "$dc" "SELECT coalesce(string_agg(kind || ' ' || n, ', '), 'none')
+                              FROM (SELECT kind, count(*) n FROM xdcr.conflicts GROUP BY kind) k"))"
+    done
 
     echo "== 7/7 what to look at next"
     echo "  $xdcr status --http $(demo_url consumer east | sed 's|http://||') --http $(demo_url consumer west | sed 's|http://||')"
@@ -486,6 +491,7 @@ cmd_demo() {
     done
     for dc in east west; do
         echo "  psql \"$(h_pg_conninfo "$dc")\" -c 'SELECT * FROM xdcr.lag'"
+        echo "  psql \"$(h_pg_conninfo "$dc")\" -c 'SELECT * FROM xdcr.conflicts ORDER BY id DESC LIMIT 5'"
     done
     echo "  configs and logs  $(rel "$H_DIR")/*.conf, $(rel "$H_DIR/logs")/"
     echo "  stop and clean up scripts/dev-stack.sh down"

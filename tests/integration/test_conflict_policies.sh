@@ -52,6 +52,16 @@ kafka.bootstrap.servers = $H_BROKER_BOOTSTRAP
 kafka.session.timeout.ms = 6000
 kafka.fetch.wait.max.ms = 20
 EOF
+# the configuration is checked before anything connects
+h_check "the configuration passes --check-config" "$CONS" --config "$H_DIR/consumer.conf" --check-config
+h_check_fails "an unknown policy is refused" "$CONS" --config "$H_DIR/consumer.conf" \
+    --check-config --conflict.table_policies=public.t_lww=newest_wins
+h_assert_contains "$H_OUT" "unknown policy" "... naming the problem"
+h_check_fails "an item without = is refused" "$CONS" --config "$H_DIR/consumer.conf" \
+    --check-config --conflict.table_policies=public.t_lww
+h_check_fails "an unknown mode is refused" "$CONS" --config "$H_DIR/consumer.conf" \
+    --check-config --mode=multi-master
+
 h_daemon_start forwarder "$FWD" --config "$H_DIR/forwarder.conf"
 fwd_wait_streaming east xdcr_east
 h_daemon_start consumer "$CONS" --config "$H_DIR/consumer.conf"

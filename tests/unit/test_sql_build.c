@@ -7,6 +7,7 @@
 #include "xdcr/error.h"
 #include "xdcr_test.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void add_col(xdcr_table_t *t, const char *name, const char *type, uint32_t pk_pos)
@@ -288,6 +289,133 @@ static void test_sql_schema_ddl_quotes_schema_everywhere(void)
     sql_buf_free(&b);
 }
 
+/* the highest $n in a statement */
+static unsigned max_param(const char *sql)
+{
+    unsigned max = 0;
+
+    for (const char *p = strchr(sql, '$'); p != NULL; p = strchr(p + 1, '$')) {
+        unsigned n = (unsigned)strtoul(p + 1, NULL, 10);
+
+        if (n > max)
+            max = n;
+    }
+    return max;
+}
+
+static const sql_resolve_t lww = {"xdcr", "last_writer_wins", "west"};
+
+static void test_sql_resolved_insert(void)
+{
+    xdcr_table_t *t = simple_table();
+    sql_buf_t b;
+    uint32_t cols[] = {0, 1, 2};
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_resolved(&b, t, 'I', cols, 3, &lww), 0);
+    CU_ASSERT_EQUAL(max_param(b.data), 6); /* 3 values, then time, origin, commit LSN */
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "WITH r AS MATERIALIZED (SELECT $1 AS \"id\", $2 AS "
+                                          "\"name\", $3 AS \"doc\")"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "FROM ONLY \"public\".\"items\" x, r WHERE x.\"id\" = "
+                                          "r.\"id\" FOR UPDATE OF x"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(b.data, "\"xdcr\".resolve('last_writer_wins', 'I', "
+                       "'\"public\".\"items\"'::pg_catalog.regclass, "
+                       "pg_catalog.jsonb_build_object('id', $1), EXISTS (SELECT 1 FROM cur), "
+                       "(SELECT xmin FROM cur), $4, $5, 'west')"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "INSERT INTO \"xdcr\".\"conflicts\""));
+    /* an existing row is updated, a missing one inserted; a late one judged by its version */
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "u AS (UPDATE ONLY \"public\".\"items\" x SET \"name\" "
+                                          "= r.\"name\", \"doc\" = r.\"doc\" FROM r WHERE "
+                                          "x.\"id\" = r.\"id\" AND (SELECT apply FROM d) AND "
+                                          "EXISTS (SELECT 1 FROM cur))"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "ON CONFLICT (\"id\") DO UPDATE SET \"name\" = "
+                                          "EXCLUDED.\"name\", \"doc\" = EXCLUDED.\"doc\" WHERE "
+                                          "NOT \"xdcr\".late_row_loses('last_writer_wins', "
+                                          "x.xmin, $4, $5, 'west')"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "SELECT d.kind, d.apply FROM d"));
+    sql_buf_free(&b);
+    xdcr_table_free(t);
+}
+
+static void test_sql_resolved_update_composite_key(void)
+{
+    xdcr_table_t *t = tricky_table();
+    sql_buf_t b;
+    uint32_t set[] = {0}; /* "Qty"; "note" unchanged TOAST */
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_resolved(&b, t, 'U', set, 1, &lww), 0);
+    /* $1 Qty, key $2 tenant-id $3 order (key order), then $4..$6 */
+    CU_ASSERT_EQUAL(max_param(b.data), 6);
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "SELECT $1 AS \"Qty\", $2 AS \"tenant-id\", $3 AS "
+                                          "\"order\")"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "pg_catalog.jsonb_build_object('tenant-id', $2, "
+                                          "'order', $3)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "'\"Sales\".\"Order \"\"Lines\"\"\"'::pg_catalog."
+                                          "regclass"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "UPDATE ONLY \"Sales\".\"Order \"\"Lines\"\"\" x SET "
+                                          "\"Qty\" = r.\"Qty\" FROM r WHERE x.\"tenant-id\" = "
+                                          "r.\"tenant-id\" AND x.\"order\" = r.\"order\""));
+    CU_ASSERT_PTR_NULL(strstr(b.data, "note"));
+    sql_buf_free(&b);
+    xdcr_table_free(t);
+}
+
+static void test_sql_resolved_delete_leaves_tombstone(void)
+{
+    xdcr_table_t *t = tricky_table();
+    sql_buf_t b;
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_resolved(&b, t, 'D', NULL, 0, &lww), 0);
+    CU_ASSERT_EQUAL(max_param(b.data), 5);
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "w AS (DELETE FROM ONLY \"Sales\".\"Order "
+                                          "\"\"Lines\"\"\" x USING r WHERE"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "INSERT INTO \"xdcr\".\"tombstones\" (relid, key, "
+                                          "origin, commit_time) SELECT"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, ", $4, $3 WHERE (SELECT apply FROM d) ON CONFLICT "
+                                          "(relid, key) DO UPDATE"));
+    CU_ASSERT_PTR_NULL(strstr(b.data, "late_row_loses"));
+    sql_buf_free(&b);
+    xdcr_table_free(t);
+}
+
+static void test_sql_resolved_rejects_bad_input(void)
+{
+    xdcr_table_t *t = simple_table();
+    sql_resolve_t no_origin = {"xdcr", "last_writer_wins", NULL};
+    uint32_t with_key[] = {0, 1};
+    uint32_t no_key[] = {1};
+    sql_buf_t b;
+
+    sql_buf_init(&b);
+    /* a key change is not resolved; a delete takes no columns; an insert needs its key */
+    CU_ASSERT_EQUAL(sql_build_resolved(&b, t, 'U', with_key, 2, &lww), XDCR_EINVAL);
+    CU_ASSERT_EQUAL(sql_build_resolved(&b, t, 'D', no_key, 1, &lww), XDCR_EINVAL);
+    CU_ASSERT_EQUAL(sql_build_resolved(&b, t, 'I', no_key, 1, &lww), XDCR_EINVAL);
+    CU_ASSERT_EQUAL(sql_build_resolved(&b, t, 'T', NULL, 0, &lww), XDCR_EINVAL);
+    CU_ASSERT_EQUAL(sql_build_resolved(&b, t, 'I', with_key, 2, &no_origin), XDCR_EINVAL);
+    CU_ASSERT_EQUAL(sql_build_resolved(&b, t, 'I', with_key, 2, NULL), XDCR_EINVAL);
+    sql_buf_free(&b);
+    xdcr_table_free(t);
+}
+
+static void test_sql_schema_ddl_has_conflict_objects(void)
+{
+    sql_buf_t b;
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_schema_ddl(&b, "xdcr"), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "CREATE TABLE IF NOT EXISTS \"xdcr\".conflicts"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "CREATE TABLE IF NOT EXISTS \"xdcr\".tombstones"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "FUNCTION \"xdcr\".resolve("));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "FUNCTION \"xdcr\".track_deletes("));
+    /* the trigger function runs as its owner, with a fixed search_path */
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "SECURITY DEFINER SET search_path = pg_catalog"));
+    sql_buf_free(&b);
+}
+
 int main(void)
 {
     static const xdcr_test_case_t cases[] = {
@@ -305,6 +433,11 @@ int main(void)
         XDCR_TEST(test_sql_no_primary_key_is_rejected),
         XDCR_TEST(test_sql_truncate),
         XDCR_TEST(test_sql_schema_ddl_quotes_schema_everywhere),
+        XDCR_TEST(test_sql_resolved_insert),
+        XDCR_TEST(test_sql_resolved_update_composite_key),
+        XDCR_TEST(test_sql_resolved_delete_leaves_tombstone),
+        XDCR_TEST(test_sql_resolved_rejects_bad_input),
+        XDCR_TEST(test_sql_schema_ddl_has_conflict_objects),
         XDCR_TEST_END};
 
     return xdcr_test_run("sql_build", cases);
