@@ -75,6 +75,9 @@ static const xdcr_option_t cons_options[] = {
         tombstone_retention_ms, 0, NULL,
         "how long deleted keys are remembered, so that an older change arriving later does not "
         "bring a deleted row back; keep it above the longest replication delay you tolerate"),
+    OPT("apply.multi_row", XDCR_OPT_BOOL, "true", 0, -1, multi_row, 0, NULL,
+        "apply consecutive rows of one table and operation with one statement (arrays of "
+        "values); false: one statement per row. Conflict resolution is always per row"),
     OPT("apply.synchronous_commit", XDCR_OPT_ENUM, "auto", 0, -1, synchronous_commit, 0,
         sync_values,
         "synchronous_commit of the apply session: off lets a commit return before its WAL is "

@@ -1851,6 +1851,7 @@ cons_t *cons_new(const cons_env_t *env, xdcr_error_t *err)
     po.active_active = c->cfg->mode == CONS_MODE_ACTIVE_ACTIVE;
     po.conflict_policy = cons_policy_names[c->cfg->conflict_policy];
     po.table_policies = c->cfg->table_policies;
+    po.multi_row = c->cfg->multi_row;
     po.async_commit = c->cfg->synchronous_commit == CONS_SYNC_OFF ||
                       (c->cfg->synchronous_commit == CONS_SYNC_AUTO && c->cfg->per_txn_commit);
     po.tick = pg_tick;

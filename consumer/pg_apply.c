@@ -30,6 +30,7 @@ typedef struct stmt {
     char op;          /* 'I', 'U', 'D' */
     bool key_changed; /* 'U' only */
     bool resolved;    /* a conflict-resolving statement (returns kind, apply) */
+    bool multi;       /* a multi-row statement (text[] parameters) */
     uint8_t *sig;     /* bitmap over the target's columns: the column set */
     size_t siglen;
     char name[32];
@@ -74,9 +75,45 @@ typedef struct px {
     stmt_t *stmt;   /* PX_PREPARE */
     PGresult *res;  /* PX_QUERY: kept for the caller */
     bool resolved;  /* PX_STMT: returns (kind, apply) */
+    uint32_t rows;  /* PX_STMT: rows of a multi-row statement (0: single row) */
     bool done;      /* PX_QUERY: finished */
     uint64_t id;    /* PX_QUERY: to find it */
 } px_t;
+
+/*
+ * Consecutive row changes of one table, operation and column set, not yet sent: applied by one
+ * multi-row statement (or the single-row one when there is only one). Values are copied into
+ * an arena; a key seen twice ends the group first, so no statement touches a row twice.
+ */
+#define GROUP_MAX_ROWS 1000
+#define GROUP_KEY_SLOTS 4096 /* a power of two, at least twice GROUP_MAX_ROWS */
+_Static_assert(GROUP_KEY_SLOTS >= 2 * GROUP_MAX_ROWS &&
+                   (GROUP_KEY_SLOTS & (GROUP_KEY_SLOTS - 1)) == 0,
+               "group key table too small");
+
+typedef struct gval {
+    size_t off, len;
+    bool null;
+} gval_t;
+
+typedef struct group {
+    tbl_t *tb; /* NULL: empty */
+    char op;
+    uint32_t ncols; /* the statement's column set (target indexes, sorted) */
+    uint32_t *cols;
+    size_t colcap;
+    uint32_t nvals; /* values per row (parameters of the single-row statement) */
+    uint32_t rows;
+    gval_t *vals; /* rows * nvals */
+    size_t vcap;
+    char *arena;
+    size_t alen, acap;
+    uint64_t *keys; /* open addressing: key hash + 1 (0 = free), keycap entries */
+    size_t *keyrow; /* the row of each slot, to compare the key values */
+    size_t keycap;
+    const uint32_t *keyidx; /* positions of the key values within a row */
+    int64_t offset;         /* Kafka offset of the last row */
+} group_t;
 
 /* The read-your-writes turnstile of one origin (see sql_build.c, wait_for): which of the two
  * session advisory locks (hashtext('xdcr:' || origin), parity) this session holds. */
@@ -89,6 +126,7 @@ typedef struct turn {
 struct cons_pg {
     char *conninfo, *password, *schema, *own_origin;
     bool replica_role, truncate_ignore, async_commit;
+    bool multi_row;       /* group rows into multi-row statements */
     bool active_active;   /* resolve conflicts (policy per table) */
     char *policy;         /* the default conflict policy */
     char *table_policies; /* "schema.table=policy,..." */
@@ -128,6 +166,11 @@ struct cons_pg {
     uint64_t stmt_counter;
     sql_buf_t sql;
 
+    group_t g;
+    uint32_t gkeyidx[64];
+    sql_buf_t *garr; /* text[] literals of a flushed group, one per parameter */
+    size_t ngarr;
+
     char *arena; /* NUL-terminated copies of parameter values */
     size_t arena_cap;
     const char **vals;
@@ -153,6 +196,10 @@ bool cons_conflict_policy_valid(const char *name)
 }
 
 /* ---- small helpers ------------------------------------------------------------------------- */
+
+static int group_flush(cons_pg_t *pg, xdcr_error_t *err);
+static void group_reset(cons_pg_t *pg);
+static void group_free(cons_pg_t *pg);
 
 static const char *conn_error(PGconn *conn, char *buf, size_t len)
 {
@@ -437,6 +484,7 @@ cons_pg_t *cons_pg_new(const cons_pg_opts_t *opts, const xdcr_log_t *lg)
     pg->truncate_ignore = opts->truncate_ignore;
     pg->active_active = opts->active_active;
     pg->async_commit = opts->async_commit;
+    pg->multi_row = opts->multi_row;
     pg->conninfo = strdup(opts->conninfo);
     pg->schema = strdup(opts->schema);
     sql_buf_init(&pg->sql);
@@ -477,6 +525,7 @@ void cons_pg_disconnect(cons_pg_t *pg)
     free(pg->session_origin);
     pg->session_origin = NULL;
     clear_queue(pg);
+    group_reset(pg);
     /* prepared statements die with the session; table shapes may have changed meanwhile */
     forget_all_tables(pg);
     /* and so do its advisory locks */
@@ -505,6 +554,7 @@ void cons_pg_free(cons_pg_t *pg)
         free(pg->password);
     }
     sql_buf_free(&pg->sql);
+    group_free(pg);
     free(pg->arena);
     free(pg->vals);
     free(pg->types);
@@ -823,19 +873,20 @@ static void handle_result(cons_pg_t *pg, PGresult *res)
     } else if (x->kind == PX_STMT) {
         const char *n = PQcmdTuples(res);
 
+        uint64_t rows = x->rows > 0 ? x->rows : 1;
+        uint64_t done = n != NULL ? strtoull(n, NULL, 10) : 0;
+
         switch (x->op) {
         case 'I':
-            pg->stats.inserts++;
+            pg->stats.inserts += rows;
             break;
         case 'U':
-            pg->stats.updates++;
-            if (n != NULL && strcmp(n, "0") != 0)
-                pg->stats.missing_updates++;
+            pg->stats.updates += rows;
+            pg->stats.missing_updates += done; /* the statement inserted the missing rows */
             break;
         case 'D':
-            pg->stats.deletes++;
-            if (n != NULL && strcmp(n, "0") == 0)
-                pg->stats.missing_deletes++;
+            pg->stats.deletes += rows;
+            pg->stats.missing_deletes += done < rows ? rows - done : 0;
             break;
         case 'T':
             pg->stats.truncates++;
@@ -1312,9 +1363,9 @@ static int table_for(cons_pg_t *pg, const xdcr_relation_t *rel, tbl_t **out, xdc
         char buf[XDCR_ERROR_MSG_MAX];
 
         if (tb->t == NULL || reload) {
-            /* unknown, or the cached table does not fit: read the catalog (draining first,
-               since statements in flight may use the cached table) */
-            if (pg->in_batch && (rc = drain(pg, 0, err)) != 0)
+            /* unknown, or the cached table does not fit: read the catalog (sending the grouped
+               rows and draining first, since they may use the cached table) */
+            if (pg->in_batch && ((rc = group_flush(pg, err)) != 0 || (rc = drain(pg, 0, err)) != 0))
                 goto fail;
             if (pg->in_batch && pg->failed) {
                 *err = pg->first_err;
@@ -1429,7 +1480,8 @@ static void sort_cols(cons_pg_t *pg, uint32_t n)
 /* Find or create (and prepare, in the pipeline) the statement for op and column set; resolved:
  * the conflict-resolving form (sql_build_resolved). */
 static int get_stmt_for(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, bool resolved,
-                        const uint32_t *cols, uint32_t n, stmt_t **out, xdcr_error_t *err)
+                        bool multi, const uint32_t *cols, uint32_t n, stmt_t **out,
+                        xdcr_error_t *err)
 {
     const xdcr_table_t *t = tb->t;
     size_t siglen = (t->ncols + 7) / 8;
@@ -1448,7 +1500,7 @@ static int get_stmt_for(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, boo
         stmt_t *c = tb->stmts[i];
 
         if (c->op == op && c->key_changed == key_changed && c->resolved == resolved &&
-            c->prepared && memcmp(c->sig, sig, siglen) == 0) {
+            c->multi == multi && c->prepared && memcmp(c->sig, sig, siglen) == 0) {
             free(sig);
             *out = c;
             return 0;
@@ -1460,6 +1512,13 @@ static int get_stmt_for(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, boo
 
         rc = sql_build_resolved(&pg->sql, t, op, cols, n, &rs);
         nparams = (op == 'I' ? n : n + t->npk) + 3;
+        goto built;
+    }
+    if (multi) {
+        rc = op == 'I'   ? sql_build_multi_upsert(&pg->sql, t, cols, n)
+             : op == 'U' ? sql_build_multi_update(&pg->sql, t, cols, n)
+                         : sql_build_multi_delete(&pg->sql, t);
+        nparams = op == 'I' ? n : op == 'U' ? n + t->npk : t->npk;
         goto built;
     }
     switch (op) {
@@ -1499,6 +1558,8 @@ built:
         types[i] = t->cols[cols[i]].type_oid;
     for (uint32_t k = 0; k < t->npk && op != 'I'; k++)
         types[(op == 'U' ? n : 0) + k] = t->cols[t->pk[k]].type_oid;
+    for (uint32_t i = 0; multi && i < nparams; i++)
+        types[i] = 1009; /* text[]: one column of many rows */
     if (resolved) {
         types[nparams - 3] = 1184; /* timestamptz: the source commit time */
         types[nparams - 2] = 25;   /* text: the source origin */
@@ -1507,6 +1568,7 @@ built:
     s->op = op;
     s->key_changed = key_changed;
     s->resolved = resolved;
+    s->multi = multi;
     s->sig = sig;
     s->siglen = siglen;
     s->nparams = nparams;
@@ -1539,15 +1601,17 @@ static int get_stmt(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, const u
 {
     bool resolved = tb->policy != NULL && !key_changed;
 
-    return get_stmt_for(pg, tb, op, key_changed, resolved, cols, n, out, err);
+    return get_stmt_for(pg, tb, op, key_changed, resolved, false, cols, n, out, err);
 }
 
-static int exec_stmt(cons_pg_t *pg, tbl_t *tb, stmt_t *s, int64_t offset, xdcr_error_t *err)
+static int exec_stmt(cons_pg_t *pg, tbl_t *tb, stmt_t *s, int64_t offset, uint32_t rows,
+                     xdcr_error_t *err)
 {
     px_t *x = push_px(pg, PX_STMT, err);
 
     if (x == NULL)
         return err->code;
+    x->rows = rows;
     x->op = s->op;
     x->tbl = tb;
     x->offset = offset;
@@ -1599,12 +1663,264 @@ static int src_of(const tbl_t *tb, uint32_t j)
     return -1;
 }
 
+/* ---- multi-row groups ---------------------------------------------------------------------- */
+
+static void group_reset(cons_pg_t *pg)
+{
+    group_t *g = &pg->g;
+
+    g->tb = NULL;
+    g->rows = 0;
+    g->alen = 0;
+    if (g->keys != NULL)
+        memset(g->keys, 0, g->keycap * sizeof(*g->keys));
+}
+
+static void group_free(cons_pg_t *pg)
+{
+    group_t *g = &pg->g;
+
+    free(g->cols);
+    free(g->vals);
+    free(g->arena);
+    free(g->keys);
+    free(g->keyrow);
+    memset(g, 0, sizeof(*g));
+    for (size_t i = 0; i < pg->ngarr; i++)
+        sql_buf_free(&pg->garr[i]);
+    free(pg->garr);
+    pg->garr = NULL;
+    pg->ngarr = 0;
+}
+
+/* FNV-1a over the key values of pg->srcv (length-prefixed, NULLs distinct). */
+static uint64_t key_hash(const cons_pg_t *pg)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (uint32_t k = 0; k < pg->g.tb->t->npk; k++) {
+        const xdcr_value_t *v = pg->srcv[pg->gkeyidx[k]];
+        size_t len = v != NULL && v->kind == XDCR_VAL_TEXT ? v->len : (size_t)-1;
+
+        for (size_t i = 0; i < sizeof(len); i++)
+            h = (h ^ ((len >> (8 * i)) & 0xff)) * 1099511628211ULL;
+        for (size_t i = 0; len != (size_t)-1 && i < len; i++)
+            h = (h ^ (unsigned char)v->data[i]) * 1099511628211ULL;
+    }
+    return h | 1; /* never 0: 0 marks a free slot */
+}
+
+/* Does row r of the group have the key of pg->srcv? */
+static bool same_key(const cons_pg_t *pg, size_t r)
+{
+    const group_t *g = &pg->g;
+
+    for (uint32_t k = 0; k < g->tb->t->npk; k++) {
+        const xdcr_value_t *v = pg->srcv[pg->gkeyidx[k]];
+        const gval_t *s = &g->vals[r * g->nvals + pg->gkeyidx[k]];
+        bool vnull = v == NULL || v->kind != XDCR_VAL_TEXT;
+
+        if (vnull != s->null)
+            return false;
+        if (!vnull && (v->len != s->len || memcmp(v->data, g->arena + s->off, s->len) != 0))
+            return false;
+    }
+    return true;
+}
+
+/* Find the key of pg->srcv; with insert, remember it for row (the next row) when absent. */
+static bool group_key(cons_pg_t *pg, bool insert)
+{
+    group_t *g = &pg->g;
+    uint64_t h = key_hash(pg);
+    size_t i = (size_t)h & (g->keycap - 1);
+
+    while (g->keys[i] != 0) {
+        if (g->keys[i] == h && same_key(pg, g->keyrow[i]))
+            return true;
+        i = (i + 1) & (g->keycap - 1);
+    }
+    if (insert) {
+        g->keys[i] = h;
+        g->keyrow[i] = g->rows;
+    }
+    return false;
+}
+
+static int group_flush(cons_pg_t *pg, xdcr_error_t *err)
+{
+    group_t *g = &pg->g;
+    stmt_t *s;
+    uint32_t rows = g->rows;
+    int rc;
+
+    if (g->tb == NULL || rows == 0) {
+        group_reset(pg);
+        return 0;
+    }
+    if ((rc = reserve_params(pg, g->nvals, err)) != 0)
+        return rc;
+    if (rows == 1) {
+        /* the single-row statement (the arena holds NUL-terminated copies) */
+        rc = get_stmt_for(pg, g->tb, g->op, false, false, false, g->cols, g->ncols, &s, err);
+        if (rc != 0)
+            return rc;
+        for (uint32_t i = 0; i < g->nvals; i++)
+            pg->vals[i] = g->vals[i].null ? NULL : g->arena + g->vals[i].off;
+        rc = exec_stmt(pg, g->tb, s, g->offset, 0, err);
+        group_reset(pg);
+        return rc;
+    }
+    if (pg->ngarr < g->nvals) {
+        sql_buf_t *a = realloc(pg->garr, g->nvals * sizeof(*a));
+
+        if (a == NULL)
+            return oom(err);
+        pg->garr = a;
+        for (size_t i = pg->ngarr; i < g->nvals; i++)
+            sql_buf_init(&pg->garr[i]);
+        pg->ngarr = g->nvals;
+    }
+    for (uint32_t c = 0; c < g->nvals; c++) {
+        sql_buf_t *a = &pg->garr[c];
+
+        sql_buf_reset(a);
+        sql_append(a, "{");
+        for (uint32_t r = 0; r < rows; r++) {
+            const gval_t *v = &g->vals[r * g->nvals + c];
+
+            sql_append_array_elem(a, v->null ? NULL : g->arena + v->off, v->len, r == 0);
+        }
+        sql_append(a, "}");
+        if (sql_buf_status(a) != 0)
+            return oom(err);
+        pg->vals[c] = a->data;
+    }
+    rc = get_stmt_for(pg, g->tb, g->op, false, false, true, g->cols, g->ncols, &s, err);
+    if (rc == 0)
+        rc = exec_stmt(pg, g->tb, s, g->offset, rows, err);
+    group_reset(pg);
+    return rc;
+}
+
+/* Add the change in pg->cols[0..n) / pg->srcv[0..nvals) to the group (flushing it first when
+ * the change does not fit). */
+static int group_add(cons_pg_t *pg, tbl_t *tb, char op, uint32_t n, uint32_t nvals, int64_t offset,
+                     xdcr_error_t *err)
+{
+    group_t *g = &pg->g;
+    size_t need = 0;
+    int rc;
+
+    if (g->tb != NULL &&
+        (g->tb != tb || g->op != op || g->ncols != n || g->nvals != nvals ||
+         g->rows >= GROUP_MAX_ROWS || memcmp(g->cols, pg->cols, n * sizeof(*g->cols)) != 0 ||
+         group_key(pg, false)) &&
+        (rc = group_flush(pg, err)) != 0)
+        return rc;
+    if (g->tb == NULL) {
+        if (g->keys == NULL) {
+            g->keycap = GROUP_KEY_SLOTS;
+            g->keys = calloc(g->keycap, sizeof(*g->keys));
+            g->keyrow = calloc(g->keycap, sizeof(*g->keyrow));
+            if (g->keys == NULL || g->keyrow == NULL)
+                return oom(err);
+        }
+        if (n > g->colcap) {
+            uint32_t *c = realloc(g->cols, n * sizeof(*c));
+
+            if (c == NULL)
+                return oom(err);
+            g->cols = c;
+            g->colcap = n;
+        }
+        memcpy(g->cols, pg->cols, n * sizeof(*g->cols));
+        g->tb = tb;
+        g->op = op;
+        g->ncols = n;
+        g->nvals = nvals;
+        g->rows = 0;
+    }
+    if ((size_t)(g->rows + 1) * nvals > g->vcap) {
+        size_t cap = (size_t)GROUP_MAX_ROWS * nvals;
+        gval_t *v = realloc(g->vals, cap * sizeof(*v));
+
+        if (v == NULL)
+            return oom(err);
+        g->vals = v;
+        g->vcap = cap;
+    }
+    for (uint32_t i = 0; i < nvals; i++)
+        if (pg->srcv[i] != NULL && pg->srcv[i]->kind == XDCR_VAL_TEXT)
+            need += pg->srcv[i]->len + 1;
+    if (g->alen + need > g->acap) {
+        size_t cap = g->acap ? g->acap : 65536;
+        char *a;
+
+        while (cap < g->alen + need)
+            cap *= 2;
+        a = realloc(g->arena, cap);
+        if (a == NULL)
+            return oom(err);
+        g->arena = a;
+        g->acap = cap;
+    }
+    (void)group_key(pg, true);
+    for (uint32_t i = 0; i < nvals; i++) {
+        const xdcr_value_t *v = pg->srcv[i];
+        gval_t *d = &g->vals[(size_t)g->rows * nvals + i];
+
+        d->null = v == NULL || v->kind != XDCR_VAL_TEXT;
+        d->off = g->alen;
+        d->len = d->null ? 0 : v->len;
+        if (!d->null) {
+            memcpy(g->arena + g->alen, v->data, v->len);
+            g->arena[g->alen + v->len] = '\0';
+            g->alen += v->len + 1;
+        }
+    }
+    g->rows++;
+    g->offset = offset;
+    return 0;
+}
+
+/*
+ * Apply the change prepared in pg->cols[0..n) / pg->srcv[0..nvals): grouped with its neighbours
+ * into a multi-row statement when it can be, else (conflict resolution, a key change) at once.
+ */
+static int emit(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, uint32_t n, uint32_t nvals,
+                int64_t offset, xdcr_error_t *err)
+{
+    const xdcr_table_t *t = tb->t;
+    stmt_t *s;
+    int rc;
+
+    if (tb->policy == NULL && !key_changed && pg->multi_row && t->npk <= 64) {
+        for (uint32_t k = 0; k < t->npk; k++) {
+            if (op == 'I') {
+                for (uint32_t i = 0; i < n; i++)
+                    if (pg->cols[i] == t->pk[k])
+                        pg->gkeyidx[k] = i;
+            } else {
+                pg->gkeyidx[k] = (op == 'U' ? n : 0) + k;
+            }
+        }
+        return group_add(pg, tb, op, n, nvals, offset, err);
+    }
+    if ((rc = group_flush(pg, err)) != 0)
+        return rc;
+    if ((rc = get_stmt(pg, tb, op, key_changed, pg->cols, n, &s, err)) != 0)
+        return rc;
+    if ((rc = fill_values(pg, nvals, err)) != 0)
+        return rc;
+    return exec_stmt(pg, tb, s, offset, 0, err);
+}
+
 static int apply_insert(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64_t offset,
                         xdcr_error_t *err)
 {
     const xdcr_table_t *t = tb->t;
     uint32_t n = 0;
-    stmt_t *s;
     int rc;
 
     if (ch->new_vals == NULL)
@@ -1628,11 +1944,7 @@ static int apply_insert(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64
                                 "insert without a value for primary key column %s of %s.%s",
                                 t->cols[t->pk[k]].name, tb->schema, tb->name);
     }
-    if ((rc = get_stmt(pg, tb, 'I', false, pg->cols, n, &s, err)) != 0)
-        return rc;
-    if ((rc = fill_values(pg, n, err)) != 0)
-        return rc;
-    return exec_stmt(pg, tb, s, offset, err);
+    return emit(pg, tb, 'I', false, n, n, offset, err);
 }
 
 static int apply_update(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64_t offset,
@@ -1642,7 +1954,6 @@ static int apply_update(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64
     const xdcr_value_t *keyv[64];
     bool key_changed = false;
     uint32_t n = 0;
-    stmt_t *s;
     int rc;
 
     if (ch->new_vals == NULL)
@@ -1688,13 +1999,9 @@ static int apply_update(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64
         n++;
     }
     sort_cols(pg, n);
-    if ((rc = get_stmt(pg, tb, 'U', key_changed, pg->cols, n, &s, err)) != 0)
-        return rc;
     for (uint32_t k = 0; k < t->npk; k++)
         pg->srcv[n + k] = keyv[k];
-    if ((rc = fill_values(pg, n + t->npk, err)) != 0)
-        return rc;
-    return exec_stmt(pg, tb, s, offset, err);
+    return emit(pg, tb, 'U', key_changed, n, n + t->npk, offset, err);
 }
 
 static int apply_delete(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64_t offset,
@@ -1702,7 +2009,6 @@ static int apply_delete(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64
 {
     const xdcr_table_t *t = tb->t;
     const xdcr_value_t *vals = ch->old_vals != NULL ? ch->old_vals : ch->new_vals;
-    stmt_t *s;
     int rc;
 
     if (vals == NULL)
@@ -1719,11 +2025,7 @@ static int apply_delete(cons_pg_t *pg, tbl_t *tb, const xdcr_change_t *ch, int64
                                 t->cols[t->pk[k]].name, tb->schema, tb->name);
         pg->srcv[k] = &vals[si];
     }
-    if ((rc = get_stmt(pg, tb, 'D', false, NULL, 0, &s, err)) != 0)
-        return rc;
-    if ((rc = fill_values(pg, t->npk, err)) != 0)
-        return rc;
-    return exec_stmt(pg, tb, s, offset, err);
+    return emit(pg, tb, 'D', false, 0, t->npk, offset, err);
 }
 
 static int apply_truncate(cons_pg_t *pg, const xdcr_message_t *msg, const xdcr_change_t *ch,
@@ -1737,6 +2039,8 @@ static int apply_truncate(cons_pg_t *pg, const xdcr_message_t *msg, const xdcr_c
 
     if (pg->truncate_ignore || ch->ntrunc == 0)
         return 0;
+    if (group_flush(pg, err) != 0)
+        return err->code;
     ts = calloc(ch->ntrunc, sizeof(*ts));
     if (ts == NULL)
         return oom(err);
@@ -2002,6 +2306,7 @@ int cons_pg_begin(cons_pg_t *pg, const char *origin, xdcr_error_t *err)
     if (rc != 0)
         return rc;
     clear_queue(pg);
+    group_reset(pg);
     pg->failed = false;
     pg->committed = false;
     pg->sync_sent = false;
@@ -2038,6 +2343,8 @@ int cons_pg_put_position(cons_pg_t *pg, const cons_pos_write_t *w, xdcr_error_t 
 
     if (!pg->in_batch)
         return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
+    if (group_flush(pg, err) != 0)
+        return err->code;
     pg->adv_turn = NULL;
     if (w->advance) {
         /* the next generation's lock first, so a waiter that reads it finds it held */
@@ -2185,6 +2492,8 @@ int cons_pg_put_dead_letter(cons_pg_t *pg, const cons_dead_letter_t *d, xdcr_err
 
     if (!pg->in_batch)
         return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
+    if (group_flush(pg, err) != 0)
+        return err->code;
     if (d->payload != NULL) {
         if (text) {
             /* not strndup: the payload is not NUL-terminated */
@@ -2240,6 +2549,8 @@ int cons_pg_put_skip_done(cons_pg_t *pg, const cons_skip_done_t *s, xdcr_error_t
 
     if (!pg->in_batch)
         return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
+    if (group_flush(pg, err) != 0)
+        return err->code;
     sql_buf_reset(&pg->sql);
     sql_append(&pg->sql, "WITH done AS (UPDATE ");
     sql_append_qualified(&pg->sql, pg->schema, "skip_requests");
@@ -2274,7 +2585,9 @@ int cons_pg_wait_results(cons_pg_t *pg, xdcr_error_t *err)
 
     if (!pg->in_batch)
         return 0;
-    rc = drain(pg, 0, err);
+    rc = group_flush(pg, err);
+    if (rc == 0)
+        rc = drain(pg, 0, err);
     if (rc == 0 && pg->failed) {
         *err = pg->first_err;
         rc = err->code;
@@ -2324,6 +2637,8 @@ int cons_pg_commit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
 
     if (!pg->in_batch)
         return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
+    if (group_flush(pg, err) != 0)
+        return err->code;
     if (pg->failed)
         goto failed;
     if (origin_lsn != 0) {
@@ -2416,6 +2731,7 @@ failed:
 void cons_pg_rollback(cons_pg_t *pg)
 {
     settle_tracking(pg, false);
+    group_reset(pg);
     if (pg->conn == NULL) {
         pg->in_batch = false;
         return;

@@ -31,6 +31,7 @@ typedef struct cons_pg_opts {
     /* active-active: every change is applied by a conflict-resolving statement (own_origin is
        then required), and local deletes of applied tables leave tombstones */
     bool active_active;
+    bool multi_row;              /* consecutive rows of one table and operation: one statement */
     bool async_commit;           /* SET synchronous_commit = off (positions are re-read after any
                                     reconnection, so a commit lost in a target crash is applied again) */
     const char *conflict_policy; /* default policy; NULL: last_writer_wins */

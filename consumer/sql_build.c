@@ -279,6 +279,175 @@ int sql_build_delete(sql_buf_t *b, const xdcr_table_t *t)
     return sql_buf_status(b);
 }
 
+/* ---- multi-row statements ------------------------------------------------------------------ */
+
+/* ROWS FROM (unnest($1::text[]), ...) AS u("a", ...) over names */
+static void append_unnest(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *cols, uint32_t n,
+                          bool with_key)
+{
+    uint32_t total = n + (with_key ? t->npk : 0);
+
+    sql_append(b, "ROWS FROM (");
+    for (uint32_t i = 0; i < total; i++)
+        sql_appendf(b, "%spg_catalog.unnest($%u::pg_catalog.text[])", i > 0 ? ", " : "", i + 1);
+    sql_append(b, ") AS u(");
+    for (uint32_t i = 0; i < n; i++) {
+        if (i > 0)
+            sql_append(b, ", ");
+        sql_append_ident(b, t->cols[cols[i]].name);
+    }
+    for (uint32_t k = 0; with_key && k < t->npk; k++) {
+        if (n + k > 0)
+            sql_append(b, ", ");
+        sql_append_ident(b, t->cols[t->pk[k]].name);
+    }
+    sql_append(b, ")");
+}
+
+/* u."c"::type */
+static void append_typed(sql_buf_t *b, const xdcr_table_t *t, uint32_t c)
+{
+    sql_append(b, "u.");
+    sql_append_ident(b, t->cols[c].name);
+    sql_appendf(b, "::%s", t->cols[c].type_name);
+}
+
+/* x."a" = u."a"::type AND ... over the key */
+static void append_key_typed(sql_buf_t *b, const xdcr_table_t *t, const char *x)
+{
+    for (uint32_t k = 0; k < t->npk; k++) {
+        if (k > 0)
+            sql_append(b, " AND ");
+        sql_appendf(b, "%s.", x);
+        sql_append_ident(b, t->cols[t->pk[k]].name);
+        sql_append(b, " = ");
+        append_typed(b, t, t->pk[k]);
+    }
+}
+
+static bool types_known(const xdcr_table_t *t)
+{
+    for (uint32_t i = 0; i < t->ncols; i++)
+        if (t->cols[i].type_name == NULL || t->cols[i].type_name[0] == '\0')
+            return false;
+    return true;
+}
+
+int sql_build_multi_upsert(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *cols, uint32_t n)
+{
+    if (t->npk == 0 || n == 0 || !key_covered(t, cols, n) || !types_known(t))
+        return XDCR_EINVAL;
+    sql_append(b, "INSERT INTO ");
+    sql_append_qualified(b, t->schema, t->name);
+    sql_append(b, " (");
+    for (uint32_t i = 0; i < n; i++) {
+        if (i > 0)
+            sql_append(b, ", ");
+        sql_append_ident(b, t->cols[cols[i]].name);
+    }
+    sql_append(b, ") SELECT ");
+    for (uint32_t i = 0; i < n; i++) {
+        if (i > 0)
+            sql_append(b, ", ");
+        append_typed(b, t, cols[i]);
+    }
+    sql_append(b, " FROM ");
+    append_unnest(b, t, cols, n, false);
+    append_on_conflict(b, t, cols, n);
+    return sql_buf_status(b);
+}
+
+int sql_build_multi_update(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *set_cols,
+                           uint32_t nset)
+{
+    if (t->npk == 0 || !types_known(t))
+        return XDCR_EINVAL;
+    for (uint32_t i = 0; i < nset; i++)
+        if (t->cols[set_cols[i]].pk_pos > 0)
+            return XDCR_EINVAL;
+    sql_append(b, "WITH u AS (SELECT * FROM ");
+    append_unnest(b, t, set_cols, nset, true);
+    sql_append(b, "), upd AS (");
+    if (nset == 0) {
+        sql_append(b, "SELECT x.* FROM ");
+        sql_append_qualified(b, t->schema, t->name);
+        sql_append(b, " x, u WHERE ");
+        append_key_typed(b, t, "x");
+    } else {
+        sql_append(b, "UPDATE ");
+        sql_append_qualified(b, t->schema, t->name);
+        sql_append(b, " x SET ");
+        for (uint32_t i = 0; i < nset; i++) {
+            if (i > 0)
+                sql_append(b, ", ");
+            sql_append_ident(b, t->cols[set_cols[i]].name);
+            sql_append(b, " = ");
+            append_typed(b, t, set_cols[i]);
+        }
+        sql_append(b, " FROM u WHERE ");
+        append_key_typed(b, t, "x");
+        sql_append(b, " RETURNING x.*");
+    }
+    /* the rows that were missing: inserted from the known columns */
+    sql_append(b, ") INSERT INTO ");
+    sql_append_qualified(b, t->schema, t->name);
+    sql_append(b, " (");
+    for (uint32_t i = 0; i < nset; i++) {
+        sql_append_ident(b, t->cols[set_cols[i]].name);
+        sql_append(b, ", ");
+    }
+    for (uint32_t k = 0; k < t->npk; k++) {
+        if (k > 0)
+            sql_append(b, ", ");
+        sql_append_ident(b, t->cols[t->pk[k]].name);
+    }
+    sql_append(b, ") SELECT ");
+    for (uint32_t i = 0; i < nset; i++) {
+        append_typed(b, t, set_cols[i]);
+        sql_append(b, ", ");
+    }
+    for (uint32_t k = 0; k < t->npk; k++) {
+        if (k > 0)
+            sql_append(b, ", ");
+        append_typed(b, t, t->pk[k]);
+    }
+    sql_append(b, " FROM u WHERE NOT EXISTS (SELECT 1 FROM upd WHERE ");
+    append_key_typed(b, t, "upd");
+    sql_append(b, ")");
+    append_on_conflict(b, t, set_cols, nset);
+    return sql_buf_status(b);
+}
+
+int sql_build_multi_delete(sql_buf_t *b, const xdcr_table_t *t)
+{
+    if (t->npk == 0 || !types_known(t))
+        return XDCR_EINVAL;
+    sql_append(b, "DELETE FROM ");
+    sql_append_qualified(b, t->schema, t->name);
+    sql_append(b, " x USING ");
+    append_unnest(b, t, NULL, 0, true);
+    sql_append(b, " WHERE ");
+    append_key_typed(b, t, "x");
+    return sql_buf_status(b);
+}
+
+void sql_append_array_elem(sql_buf_t *b, const char *s, size_t len, bool first)
+{
+    if (!first)
+        append_n(b, ",", 1);
+    if (s == NULL) {
+        append_n(b, "NULL", 4);
+        return;
+    }
+    append_n(b, "\"", 1);
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"' || s[i] == '\\')
+            append_n(b, "\\", 1);
+        append_n(b, s + i, 1);
+    }
+    append_n(b, "\"", 1);
+}
+
 /* ---- conflict-resolving statements (active-active) ----------------------------------------- */
 
 /* Parameter number of key column k of a resolved statement (see sql_build.h). */

@@ -79,6 +79,7 @@ EOF
 cat >"$H_DIR/consumer.conf" <<EOF
 origin = west
 origins = east
+mode = ${XDCR_TEST_CONSUMER_MODE:-active-active}
 pg.conninfo = $(h_pg_conninfo west)
 batch.max_delay = 20ms
 tables = public.items,public.trunc_me

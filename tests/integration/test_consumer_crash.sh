@@ -84,6 +84,7 @@ EOF
 cat >"$H_DIR/consumer.conf" <<EOF
 origin = west
 origins = east
+mode = ${XDCR_TEST_CONSUMER_MODE:-active-active}
 pg.conninfo = $(h_pg_conninfo west)
 batch.max_delay = 20ms
 batch.max_rows = 200

@@ -52,6 +52,7 @@ EOF
 cat >"$H_DIR/consumer.conf" <<EOF
 origin = west
 origins = east
+mode = ${XDCR_TEST_CONSUMER_MODE:-active-active}
 pg.conninfo = $(h_pg_conninfo west)
 tables = public.items
 halt.check_interval = 500ms

@@ -58,6 +58,7 @@ done
 cat >"$H_DIR/consumer.conf" <<EOF
 origin = west
 origins = east, north
+mode = ${XDCR_TEST_CONSUMER_MODE:-active-active}
 pg.conninfo = $(h_pg_conninfo west)
 batch.max_rows = 500
 http.listen =
