@@ -1738,6 +1738,11 @@ int cons_run(cons_t *c, xdcr_error_t *err)
     cons_notify_ready(&c->notify, "running: target connected, schema installed");
     c->backoff_ms = c->cfg->backoff_initial_ms;
     c->retry_at_ms = 0;
+    if (c->cfg->mode == CONS_MODE_ACTIVE_ACTIVE && c->cfg->tables[0] == '\0')
+        XDCR_LOG(c->lg, XDCR_LOG_WARN,
+                 "active-active without \"tables\": a table gets its tombstone trigger only "
+                 "with its first remote change, so local deletes before that are not "
+                 "remembered (list the replicated tables in \"tables\")");
     xdcr_problems_init(&probs);
     rc = cons_pg_check_tables(c->pg, c->cfg->tables, &probs, &e);
     if (rc == 0 && probs.count > 0) {

@@ -650,6 +650,15 @@ int cons_pg_connect(cons_pg_t *pg, xdcr_error_t *err)
     if (rc == 0 && pg->async_commit)
         rc = exec_params(pg, "SET synchronous_commit = off", 0, NULL, NULL,
                          "could not set synchronous_commit", err);
+    if (pg->active_active) {
+        /* tombstone keys are the key values' output forms: built as record_tombstone() does */
+        static const char *const formats[] = {"SET TimeZone = 'UTC'", "SET bytea_output = 'hex'",
+                                              "SET extra_float_digits = 1"};
+
+        for (size_t i = 0; rc == 0 && i < sizeof(formats) / sizeof(formats[0]); i++)
+            rc = exec_params(pg, formats[i], 0, NULL, NULL,
+                             "could not set the session's output formats", err);
+    }
     if (rc == 0 && pg->active_active) {
         PGresult *res = NULL;
 

@@ -463,7 +463,8 @@ static uint32_t key_param(const xdcr_table_t *t, char op, const uint32_t *cols, 
     return n + k + 1;
 }
 
-/* jsonb_build_object('a', $i, ...) over the key */
+/* jsonb_build_object('a', format('%s', $i), ...) over the key: each value in its type's output
+ * form, as record_tombstone() builds it (the session has the same settings) */
 static void append_key_json(sql_buf_t *b, const xdcr_table_t *t, char op, const uint32_t *cols,
                             uint32_t n)
 {
@@ -472,9 +473,26 @@ static void append_key_json(sql_buf_t *b, const xdcr_table_t *t, char op, const 
         if (k > 0)
             sql_append(b, ", ");
         sql_append_literal(b, t->cols[t->pk[k]].name);
-        sql_appendf(b, ", $%u", key_param(t, op, cols, n, k));
+        sql_appendf(b, ", pg_catalog.format('%%s', $%u)", key_param(t, op, cols, n, k));
     }
     sql_append(b, ")");
+}
+
+/* the table's tombstone relation: the root of its partition tree, or itself */
+static void append_root(sql_buf_t *b, const char *rel)
+{
+    sql_append(b, "COALESCE(pg_catalog.pg_partition_root(");
+    sql_append_literal(b, rel);
+    sql_append(b, "::pg_catalog.regclass), ");
+    sql_append_literal(b, rel);
+    sql_append(b, "::pg_catalog.regclass)");
+}
+
+/* ONLY for a plain table (its inheritance children are not replicated with it); a partitioned
+ * table is written through its partitions */
+static const char *only(const xdcr_table_t *t)
+{
+    return t->relkind == 'p' ? "" : "ONLY ";
 }
 
 /* x."a" = r."a" AND ... over the key */
@@ -547,7 +565,8 @@ int sql_build_resolved(sql_buf_t *b, const xdcr_table_t *t, char op, const uint3
     sql_append(b, "WITH r AS MATERIALIZED (SELECT ");
     append_r_cols(b, t, op, cols, n, true);
     /* cur: the local row, locked */
-    sql_append(b, "), cur AS MATERIALIZED (SELECT x.xmin AS xmin FROM ONLY ");
+    sql_append(b, "), cur AS MATERIALIZED (SELECT x.xmin AS xmin FROM ");
+    sql_append(b, only(t));
     sql_append(b, rel.data);
     sql_append(b, " x, r WHERE ");
     append_key_join(b, t, "x", "r");
@@ -558,8 +577,8 @@ int sql_build_resolved(sql_buf_t *b, const xdcr_table_t *t, char op, const uint3
     sql_append(b, ".resolve(");
     sql_append_literal(b, rs->policy);
     sql_appendf(b, ", '%c', ", op);
-    sql_append_literal(b, rel.data);
-    sql_append(b, "::pg_catalog.regclass, ");
+    append_root(b, rel.data);
+    sql_append(b, ", ");
     append_key_json(b, t, op, cols, n);
     sql_append(b, ", EXISTS (SELECT 1 FROM cur), (SELECT xmin FROM cur), ");
     sql_appendf(b, "$%u, $%u, ", extra + 1, extra + 2);
@@ -580,15 +599,16 @@ int sql_build_resolved(sql_buf_t *b, const xdcr_table_t *t, char op, const uint3
     sql_appendf(b,
                 ", CASE WHEN d.apply THEN 'apply_remote' ELSE 'keep_local' END, $%u, $%u, $%u, "
                 "(SELECT pg_catalog.to_jsonb(r) FROM r), d.local_origin, d.local_time, "
-                "(SELECT pg_catalog.to_jsonb(x) FROM ONLY ",
-                extra + 2, extra + 1, extra + 3);
+                "(SELECT pg_catalog.to_jsonb(x) FROM %s",
+                extra + 2, extra + 1, extra + 3, only(t));
     sql_append(b, rel.data);
     sql_append(b, " x, r WHERE ");
     append_key_join(b, t, "x", "r");
     sql_append(b, ") FROM d WHERE d.kind IS NOT NULL), ");
 
     if (op == 'D') {
-        sql_append(b, "w AS (DELETE FROM ONLY ");
+        sql_append(b, "w AS (DELETE FROM ");
+        sql_append(b, only(t));
         sql_append(b, rel.data);
         sql_append(b, " x USING r WHERE ");
         append_key_join(b, t, "x", "r");
@@ -596,8 +616,8 @@ int sql_build_resolved(sql_buf_t *b, const xdcr_table_t *t, char op, const uint3
         sql_append(b, "tomb AS (INSERT INTO ");
         sql_append_qualified(b, rs->schema, "tombstones");
         sql_append(b, " (relid, key, origin, commit_time) SELECT ");
-        sql_append_literal(b, rel.data);
-        sql_append(b, "::pg_catalog.regclass, ");
+        append_root(b, rel.data);
+        sql_append(b, ", ");
         append_key_json(b, t, op, cols, n);
         sql_appendf(b,
                     ", $%u, $%u WHERE (SELECT apply FROM d) ON CONFLICT (relid, key) DO UPDATE "
@@ -607,27 +627,32 @@ int sql_build_resolved(sql_buf_t *b, const xdcr_table_t *t, char op, const uint3
     } else {
         bool any = false;
 
-        if (nonkey > 0) {
-            /* an existing row: set the columns sent (unchanged TOAST is not among them) */
-            sql_append(b, "u AS (UPDATE ONLY ");
-            sql_append(b, rel.data);
-            sql_append(b, " x SET ");
-            for (uint32_t i = 0; i < n; i++) {
-                const char *name = t->cols[cols[i]].name;
+        /* an existing row: set the columns sent (unchanged TOAST is not among them); with
+           nothing else to set, the key to itself, so that the row takes the change's version */
+        sql_append(b, "u AS (UPDATE ");
+        sql_append(b, only(t));
+        sql_append(b, rel.data);
+        sql_append(b, " x SET ");
+        for (uint32_t i = 0; i < n; i++) {
+            const char *name = t->cols[cols[i]].name;
 
-                if (t->cols[cols[i]].pk_pos > 0)
-                    continue;
-                if (any)
-                    sql_append(b, ", ");
-                sql_append_ident(b, name);
-                sql_append(b, " = r.");
-                sql_append_ident(b, name);
-                any = true;
-            }
-            sql_append(b, " FROM r WHERE ");
-            append_key_join(b, t, "x", "r");
-            sql_append(b, " AND (SELECT apply FROM d) AND EXISTS (SELECT 1 FROM cur)), ");
+            if (t->cols[cols[i]].pk_pos > 0)
+                continue;
+            if (any)
+                sql_append(b, ", ");
+            sql_append_ident(b, name);
+            sql_append(b, " = r.");
+            sql_append_ident(b, name);
+            any = true;
         }
+        if (nonkey == 0) {
+            sql_append_ident(b, t->cols[t->pk[0]].name);
+            sql_append(b, " = r.");
+            sql_append_ident(b, t->cols[t->pk[0]].name);
+        }
+        sql_append(b, " FROM r WHERE ");
+        append_key_join(b, t, "x", "r");
+        sql_append(b, " AND (SELECT apply FROM d) AND EXISTS (SELECT 1 FROM cur)), ");
         /* a missing row: insert it from what is known; one that appeared since the snapshot
            (a concurrent local insert) is judged by its own version */
         sql_append(b, "i AS (INSERT INTO ");
@@ -662,9 +687,17 @@ int sql_build_resolved(sql_buf_t *b, const xdcr_table_t *t, char op, const uint3
         } else {
             sql_append(b, " DO NOTHING");
         }
-        sql_append(b, ") ");
+        sql_append(b, " RETURNING (x.xmax = 0) AS ins) ");
     }
-    sql_append(b, "SELECT d.kind, d.apply FROM d");
+    if (op == 'D') {
+        sql_append(b, "SELECT d.kind, d.apply FROM d");
+    } else {
+        /* no row at the snapshot, but one at the insert: a concurrent local insert */
+        sql_append(b, "SELECT COALESCE(d.kind, CASE WHEN d.apply AND NOT EXISTS (SELECT 1 FROM "
+                      "cur) AND NOT EXISTS (SELECT 1 FROM i WHERE i.ins) THEN 'insert_exists' "
+                      "END), CASE WHEN d.kind IS NULL AND d.apply AND NOT EXISTS (SELECT 1 FROM "
+                      "cur) THEN EXISTS (SELECT 1 FROM i) ELSE d.apply END FROM d");
+    }
     sql_buf_free(&rel);
     return sql_buf_status(b);
 }
@@ -934,39 +967,49 @@ static const char *const schema_ddl[] = {
     "    deleted_at timestamptz NOT NULL DEFAULT now(),\n"
     "    PRIMARY KEY (relid, key));\n",
     "CREATE INDEX IF NOT EXISTS tombstones_deleted_at ON @.tombstones (deleted_at);\n",
-    /* a local delete (not the consumer's: it sets xdcr.applying) leaves a tombstone whose
-       version is its transaction's commit timestamp, read when it is needed */
+    /*
+     * A local delete (not the consumer's: it sets xdcr.applying) leaves a tombstone whose version
+     * is its transaction's commit timestamp, read when it is needed. It runs as its owner (the
+     * application may not write the consumer's schema), so it runs no code a user could supply:
+     * the key is built from the key columns' output functions (format %s, never casts or
+     * to_jsonb), under fixed settings so that the consumer (same settings) builds the same key;
+     * the column names come from the trigger arguments and are quoted. EXECUTE on it is revoked
+     * from PUBLIC, so only its owner can attach it to a table. Tables of a partition tree share
+     * their root's tombstones.
+     */
     "CREATE OR REPLACE FUNCTION @.record_tombstone() RETURNS trigger\n"
-    "    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $xdcr$\n"
+    "    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog SET TimeZone = 'UTC'\n"
+    "    SET DateStyle = 'ISO, MDY' SET IntervalStyle = 'postgres' SET bytea_output = 'hex'\n"
+    "    SET extra_float_digits = 1 AS $xdcr$\n"
     "DECLARE\n"
-    "    v_row jsonb;\n"
-    "    v_key jsonb := '{}';\n"
-    "    v_col text;\n"
+    "    v_sql text;\n"
+    "    v_key jsonb;\n"
     "BEGIN\n"
     "    IF current_setting('xdcr.applying', true) = 'on' THEN\n"
     "        RETURN NULL;\n"
     "    END IF;\n"
-    "    v_row := to_jsonb(OLD);\n"
-    "    FOREACH v_col IN ARRAY TG_ARGV LOOP\n"
-    "        v_key := v_key || jsonb_build_object(v_col, v_row -> v_col);\n"
-    "    END LOOP;\n"
+    "    SELECT 'SELECT pg_catalog.jsonb_build_object(' || string_agg(\n"
+    "               format('%L, pg_catalog.format(''%%s'', $1.%I)', a, a), ', ') || ')'\n"
+    "        INTO v_sql FROM unnest(TG_ARGV) a;\n"
+    "    EXECUTE v_sql INTO v_key USING OLD;\n"
     "    INSERT INTO @.tombstones AS t (relid, key, origin, commit_time, local_xid)\n"
-    "        VALUES (TG_RELID, v_key, NULL, NULL, pg_current_xact_id())\n"
+    "        VALUES (COALESCE(pg_partition_root(TG_RELID), TG_RELID), v_key, NULL, NULL,\n"
+    "                pg_current_xact_id())\n"
     "        ON CONFLICT (relid, key) DO UPDATE SET origin = NULL, commit_time = NULL,\n"
     "            local_xid = EXCLUDED.local_xid, deleted_at = now();\n"
     "    RETURN NULL;\n"
     "END\n"
     "$xdcr$;\n",
+    "REVOKE ALL ON FUNCTION @.record_tombstone() FROM PUBLIC;\n",
     "CREATE OR REPLACE FUNCTION @.track_deletes(p_table regclass) RETURNS boolean\n"
     "    LANGUAGE plpgsql SET search_path = pg_catalog AS $xdcr$\n"
     "DECLARE\n"
     "    v_cols text;\n"
+    "    v_args text;\n"
     "BEGIN\n"
-    "    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = p_table\n"
-    "               AND tgname = 'xdcr_tombstone') THEN\n"
-    "        RETURN false;\n"
-    "    END IF;\n"
-    "    SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY k.n) INTO v_cols\n"
+    "    SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY k.n),\n"
+    "           string_agg(replace(a.attname, '\\', '\\\\') || '\\000', '' ORDER BY k.n)\n"
+    "        INTO v_cols, v_args\n"
     "        FROM pg_index i\n"
     "        CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)\n"
     "        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum\n"
@@ -974,8 +1017,16 @@ static const char *const schema_ddl[] = {
     "    IF v_cols IS NULL THEN\n"
     "        RAISE EXCEPTION 'table % has no primary key', p_table;\n"
     "    END IF;\n"
-    "    EXECUTE format('CREATE TRIGGER xdcr_tombstone AFTER DELETE ON %s FOR EACH ROW '\n"
-    "                   'EXECUTE FUNCTION @.record_tombstone(%s)', p_table, v_cols);\n"
+    "    -- in place for this key, or inherited from a partitioned parent (managed there)\n"
+    "    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = p_table\n"
+    "               AND tgname = 'xdcr_tombstone'\n"
+    "               AND (encode(tgargs, 'escape') = v_args OR tgparentid <> 0)) THEN\n"
+    "        RETURN false;\n"
+    "    END IF;\n"
+    "    -- missing, or made for another key (a key column renamed, the key changed)\n"
+    "    EXECUTE 'DROP TRIGGER IF EXISTS xdcr_tombstone ON ' || p_table::text;\n"
+    "    EXECUTE 'CREATE TRIGGER xdcr_tombstone AFTER DELETE ON ' || p_table::text\n"
+    "        || ' FOR EACH ROW EXECUTE FUNCTION @.record_tombstone(' || v_cols || ')';\n"
     "    RETURN true;\n"
     "END\n"
     "$xdcr$;\n",
@@ -1066,16 +1117,29 @@ static const char *const schema_ddl[] = {
     "                > (local_time, local_origin COLLATE \"C\") END;\n"
     "END\n"
     "$xdcr$;\n",
-    /* a row that appeared after the statement's snapshot (a concurrent local insert) */
+    /* a row that appeared after the statement's snapshot (a concurrent local insert): does it
+       stay? (resolve() saw no row; the statement reports the conflict as insert_exists) */
     "CREATE OR REPLACE FUNCTION @.late_row_loses(p_policy text, p_xmin xid,\n"
     "        p_remote_time timestamptz, p_remote_origin text, p_own text) RETURNS boolean\n"
-    "    LANGUAGE sql STABLE AS $xdcr$\n"
-    "    SELECT CASE WHEN p_policy = 'apply_remote' THEN false\n"
-    "                WHEN p_policy = 'last_writer_wins' THEN\n"
-    "                    v.commit_time IS NOT NULL AND (v.commit_time, v.origin COLLATE \"C\")\n"
-    "                        >= (p_remote_time, p_remote_origin COLLATE \"C\")\n"
-    "                ELSE true END\n"
-    "    FROM @.row_version(p_xmin, p_own) v\n"
+    "    LANGUAGE plpgsql AS $xdcr$\n"
+    "DECLARE\n"
+    "    v_time timestamptz;\n"
+    "    v_origin text;\n"
+    "BEGIN\n"
+    "    IF p_policy = 'apply_remote' THEN\n"
+    "        RETURN false;\n"
+    "    ELSIF p_policy = 'keep_local' THEN\n"
+    "        RETURN true;\n"
+    "    ELSIF p_policy = 'error' THEN\n"
+    "        RAISE EXCEPTION USING ERRCODE = 'XD003',\n"
+    "            MESSAGE = 'conflict insert_exists: a local insert of the same key committed '\n"
+    "                || 'while the remote change of ' || p_remote_origin || ' was applied';\n"
+    "    END IF;\n"
+    "    SELECT v.commit_time, v.origin INTO v_time, v_origin\n"
+    "        FROM @.row_version(p_xmin, p_own) v;\n"
+    "    RETURN v_time IS NOT NULL AND (v_time, v_origin COLLATE \"C\")\n"
+    "        >= (p_remote_time, p_remote_origin COLLATE \"C\");\n"
+    "END\n"
     "$xdcr$;\n",
     "INSERT INTO @.meta (key, value) VALUES ('schema_version', '1')\n"
     "    ON CONFLICT (key) DO NOTHING;\n",

@@ -2,8 +2,9 @@
 #
 # test_active_active.sh - three DCs (east, west, north), each with its PostgreSQL, forwarder and
 # consumer, one dev broker. All three write concurrently: random inserts, updates and deletes on
-# overlapping keys of two tables (one with a composite key), every transaction also inserting one
-# event row with a DC-unique id. While that runs, every daemon is SIGKILLed once and restarted.
+# overlapping keys of four tables (a composite key; a key-only table with a timestamptz key,
+# written from sessions in different time zones; a partitioned table), every transaction also
+# inserting one event row with a DC-unique id. While that runs, every daemon is SIGKILLed once and restarted.
 # After the load stops and everything is applied:
 #   - the three databases are identical (per-table checksums);
 #   - conflicts were found and recorded with both versions (xdcr.conflicts, metrics);
@@ -34,9 +35,14 @@ for dc in "${DCS[@]}"; do
     h_psql "$dc" "
         CREATE TABLE items (id integer PRIMARY KEY, v integer NOT NULL, note text, who text);
         CREATE TABLE pairs (a integer, b text, val numeric(12,2), PRIMARY KEY (a, b));
+        CREATE TABLE tagged (tag text, at timestamptz, PRIMARY KEY (tag, at));
+        CREATE TABLE parts (id integer, region integer, v integer, PRIMARY KEY (id, region))
+            PARTITION BY LIST (region);
+        CREATE TABLE parts_0 PARTITION OF parts FOR VALUES IN (0);
+        CREATE TABLE parts_1 PARTITION OF parts FOR VALUES IN (1);
         CREATE TABLE events (id text PRIMARY KEY, dc text NOT NULL);
         CREATE SEQUENCE ev_seq;
-        CREATE PUBLICATION xdcr_$dc FOR TABLE items, pairs, events;
+        CREATE PUBLICATION xdcr_$dc FOR TABLE items, pairs, tagged, parts, events;
         -- not replicated: every application of an event row by the consumer
         CREATE TABLE applied_log (id text NOT NULL, op text NOT NULL);
         CREATE FUNCTION log_applied() RETURNS trigger LANGUAGE plpgsql AS \$\$
@@ -75,7 +81,7 @@ EOF
 origin = $dc
 origins = $(others "$dc")
 pg.conninfo = $(h_pg_conninfo "$dc")
-tables = public.items, public.pairs, public.events
+tables = public.items, public.pairs, public.tagged, public.parts, public.events
 http.listen = 127.0.0.1:$(h__free_port)
 kafka.bootstrap.servers = $H_BROKER_BOOTSTRAP
 kafka.session.timeout.ms = 6000
@@ -88,7 +94,8 @@ for dc in "${DCS[@]}"; do
     fwd_wait_streaming "$dc" "xdcr_$dc"
 done
 tracked() { # the consumer put the tombstone trigger on every table
-    [[ "$(h_psql "$1" "SELECT count(*) FROM pg_trigger WHERE tgname = 'xdcr_tombstone'")" == 3 ]]
+    # items, pairs, tagged, events, and parts with its two partitions
+    [[ "$(h_psql "$1" "SELECT count(*) FROM pg_trigger WHERE tgname = 'xdcr_tombstone'")" == 7 ]]
 }
 for dc in "${DCS[@]}"; do
     h_wait_for 30 "the $dc consumer to track deletes" tracked "$dc"
@@ -102,23 +109,36 @@ for dc in "${DCS[@]}"; do
 \\set op random(1, 100)
 \\set v random(1, 1000000)
 BEGIN;
-\\if :op <= 35
+\\if :op <= 30
 INSERT INTO items VALUES (:id, :v, 'n' || :v, '$dc')
     ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v, note = EXCLUDED.note, who = '$dc';
-\\elif :op <= 70
+\\elif :op <= 55
 UPDATE items SET v = :v, who = '$dc' WHERE id = :id;
-\\elif :op <= 82
+\\elif :op <= 65
 DELETE FROM items WHERE id = :id;
-\\elif :op <= 94
+\\elif :op <= 75
 INSERT INTO pairs VALUES (:id % 6, 'k' || (:id % 4), :v / 100.0)
     ON CONFLICT (a, b) DO UPDATE SET val = EXCLUDED.val;
-\\else
+\\elif :op <= 80
 DELETE FROM pairs WHERE a = :id % 6 AND b = 'k' || (:id % 4);
+\\elif :op <= 87
+INSERT INTO tagged VALUES ('t' || (:id % 5), '2026-01-01 00:00:00+00'::timestamptz
+    + (:id % 8) * interval '1 hour') ON CONFLICT DO NOTHING;
+\\elif :op <= 91
+DELETE FROM tagged WHERE tag = 't' || (:id % 5)
+    AND at = '2026-01-01 00:00:00+00'::timestamptz + (:id % 8) * interval '1 hour';
+\\elif :op <= 97
+INSERT INTO parts VALUES (:id % 10, :id % 2, :v) ON CONFLICT (id, region) DO UPDATE SET v = EXCLUDED.v;
+\\else
+DELETE FROM parts WHERE id = :id % 10 AND region = :id % 2;
 \\endif
 INSERT INTO events VALUES ('$dc-' || nextval('ev_seq'), '$dc');
 COMMIT;
 EOF
-    h_daemon_start "load-$dc" "$H_PG_BIN/pgbench" -n -T "$DURATION" -R 40 -c 2 -j 1 \
+    # each DC's sessions in another time zone (tombstone keys must not depend on it)
+    declare -A TZ_OF=([east]=Europe/Berlin [west]=America/New_York [north]=Asia/Kolkata)
+    h_daemon_start "load-$dc" env PGOPTIONS="-c TimeZone=${TZ_OF[$dc]}" \
+        "$H_PG_BIN/pgbench" -n -T "$DURATION" -R 40 -c 2 -j 1 \
         -f "$H_DIR/load-$dc.sql" "$(h_pg_conninfo "$dc")"
 done
 
@@ -161,7 +181,7 @@ sum() { # sum DC TABLE ORDER
     h_psql "$1" "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY $3)), '')
                  FROM $2 t"
 }
-for t in "items:id" "pairs:a, b" "events:id"; do
+for t in "items:id" "pairs:a, b" "tagged:tag, at" "parts:id, region" "events:id"; do
     tbl=${t%%:*}
     ord=${t#*:}
     ref=$(sum east "$tbl" "$ord")

@@ -91,6 +91,7 @@ h_daemon_stop consumer >/dev/null
 on_all west "INSERT INTO @ VALUES (1, 'west', 0)"  # insert/insert
 on_all west "UPDATE @ SET v = 'west' WHERE id = 5" # update/update
 on_all west "DELETE FROM @ WHERE id = 10"          # delete/delete (tombstone)
+on_all west "INSERT INTO @ VALUES (13, 'west', 0); DELETE FROM @ WHERE id = 13" # a tombstone only
 # rows gone without a trace (no trigger under replica): east's changes find them missing
 on_all west "SET session_replication_role = replica; DELETE FROM @ WHERE id IN (11, 12);
              SET session_replication_role = origin"
@@ -104,6 +105,7 @@ on_all east "INSERT INTO @ VALUES (6, 'east', 0); DELETE FROM @ WHERE id = 6" # 
 on_all east "DELETE FROM @ WHERE id = 10"
 on_all east "DELETE FROM @ WHERE id = 11"          # delete of a missing row
 on_all east "UPDATE @ SET v = 'east' WHERE id = 12" # update of a missing row
+on_all east "INSERT INTO @ VALUES (13, 'east', 0)"  # insert over west's (older) tombstone
 # west last (newer than east's changes above)
 on_all west "UPDATE @ SET v = 'west' WHERE id = 2"
 on_all west "DELETE FROM @ WHERE id = 3"
@@ -113,11 +115,11 @@ on_all east "INSERT INTO @ VALUES (7, 'east', 0)"  # insert/insert, east newer a
 h_daemon_start consumer "$CONS" --config "$H_DIR/consumer.conf"
 applied_all
 
-IDS="1 2 3 4 5 6 7 10 11 12"
+IDS="1 2 3 4 5 6 7 10 11 12 13"
 declare -A WANT=(
-    [t_lww]="east west none west east none east none none east"
-    [t_keep]="west west none west west none west none none none"
-    [t_remote]="east east east none east none east none none east"
+    [t_lww]="east west none west east none east none none east east"
+    [t_keep]="west west none west west none west none none none none"
+    [t_remote]="east east east none east none east none none east east"
 )
 for t in t_lww t_keep t_remote; do
     got=""
@@ -131,17 +133,17 @@ kinds() { # kinds TABLE: id:kind:resolution of the conflicts recorded, in order
 }
 A=apply_remote
 K=keep_local
-h_assert_eq "1:insert_exists:$A 2:update_exists:$K 3:update_deleted:$K 4:delete_exists:$K 5:update_exists:$A 10:delete_deleted:$A 11:delete_missing:$A 12:update_missing:$A 7:insert_exists:$A" \
+h_assert_eq "1:insert_exists:$A 2:update_exists:$K 3:update_deleted:$K 4:delete_exists:$K 5:update_exists:$A 10:delete_deleted:$A 11:delete_missing:$A 12:update_missing:$A 13:insert_deleted:$A 7:insert_exists:$A" \
     "$(kinds t_lww)" "last_writer_wins: kinds and resolutions"
-h_assert_eq "1:insert_exists:$K 2:update_exists:$K 3:update_deleted:$K 4:delete_exists:$K 5:update_exists:$K 10:delete_deleted:$K 11:delete_missing:$A 12:update_missing:$K 7:insert_exists:$K" \
+h_assert_eq "1:insert_exists:$K 2:update_exists:$K 3:update_deleted:$K 4:delete_exists:$K 5:update_exists:$K 10:delete_deleted:$K 11:delete_missing:$A 12:update_missing:$K 13:insert_deleted:$K 7:insert_exists:$K" \
     "$(kinds t_keep)" "keep_local: kinds and resolutions"
-h_assert_eq "1:insert_exists:$A 2:update_exists:$A 3:update_deleted:$A 4:delete_exists:$A 5:update_exists:$A 10:delete_deleted:$A 11:delete_missing:$A 12:update_missing:$A 7:insert_exists:$A" \
+h_assert_eq "1:insert_exists:$A 2:update_exists:$A 3:update_deleted:$A 4:delete_exists:$A 5:update_exists:$A 10:delete_deleted:$A 11:delete_missing:$A 12:update_missing:$A 13:insert_deleted:$A 7:insert_exists:$A" \
     "$(kinds t_remote)" "apply_remote: kinds and resolutions"
 h_assert_eq "west|west|east|east|true" \
     "$(h_psql west "SELECT local_origin || '|' || (local_row->>'v') || '|' || remote_origin || '|'
                            || (remote_row->>'v') || '|' || (local_commit_time > remote_commit_time)
                     FROM xdcr.conflicts WHERE table_name = '\"public\".\"t_lww\"'
-                     AND key = '{\"id\": 2}'")" \
+                     AND key = '{\"id\": \"2\"}'")" \
     "a conflict row holds both versions, both origins and both commit times"
 h_assert_eq t "$(h_psql west "SELECT bool_and(local_commit_time > remote_commit_time)
                 FROM xdcr.conflicts WHERE resolution = 'keep_local' AND table_name LIKE '%t_lww%'")" \
@@ -177,8 +179,10 @@ h_assert_eq west "$(row t_err 8)" "the skipped conflicting change was not applie
 # ---- tombstones expire ------------------------------------------------------------------------
 n=$(h_psql west "SELECT count(*) FROM xdcr.tombstones")
 h_check "tombstones recorded ($n)" test "$n" -gt 0
-h_psql west "UPDATE xdcr.tombstones SET deleted_at = now() - interval '2 minutes' WHERE key = '{\"id\": 3}'" >/dev/null
-purged() { [[ "$(h_psql west "SELECT count(*) FROM xdcr.tombstones WHERE key = '{\"id\": 3}'")" == 0 ]]; }
+# every other tombstone is fresh (the retention is 1 min): only the backdated ones may go
+h_psql west "UPDATE xdcr.tombstones SET deleted_at = now() + interval '1 hour'" >/dev/null
+h_psql west "UPDATE xdcr.tombstones SET deleted_at = now() - interval '2 minutes' WHERE key = '{\"id\": \"3\"}'" >/dev/null
+purged() { [[ "$(h_psql west "SELECT count(*) FROM xdcr.tombstones WHERE key = '{\"id\": \"3\"}'")" == 0 ]]; }
 h_wait_for 30 "expired tombstones to be removed" purged
 h_assert_eq "$((n - 3))" "$(h_psql west "SELECT count(*) FROM xdcr.tombstones")" \
     "... and only those (one per table)"

@@ -320,8 +320,10 @@ static void test_sql_resolved_insert(void)
                                           "r.\"id\" FOR UPDATE OF x"));
     CU_ASSERT_PTR_NOT_NULL(
         strstr(b.data, "\"xdcr\".resolve('last_writer_wins', 'I', "
-                       "'\"public\".\"items\"'::pg_catalog.regclass, "
-                       "pg_catalog.jsonb_build_object('id', $1), EXISTS (SELECT 1 FROM cur), "
+                       "COALESCE(pg_catalog.pg_partition_root('\"public\".\"items\"'::pg_catalog."
+                       "regclass), '\"public\".\"items\"'::pg_catalog.regclass), "
+                       "pg_catalog.jsonb_build_object('id', pg_catalog.format('%s', $1)), "
+                       "EXISTS (SELECT 1 FROM cur), "
                        "(SELECT xmin FROM cur), $4, $5, 'west')"));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "INSERT INTO \"xdcr\".\"conflicts\""));
     /* an existing row is updated, a missing one inserted; a late one judged by its version */
@@ -333,7 +335,8 @@ static void test_sql_resolved_insert(void)
                                           "EXCLUDED.\"name\", \"doc\" = EXCLUDED.\"doc\" WHERE "
                                           "NOT \"xdcr\".late_row_loses('last_writer_wins', "
                                           "x.xmin, $4, $5, 'west')"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "SELECT d.kind, d.apply FROM d"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "RETURNING (x.xmax = 0) AS ins)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "THEN 'insert_exists' END)"));
     sql_buf_free(&b);
     xdcr_table_free(t);
 }
@@ -350,10 +353,11 @@ static void test_sql_resolved_update_composite_key(void)
     CU_ASSERT_EQUAL(max_param(b.data), 6);
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "SELECT $1 AS \"Qty\", $2 AS \"tenant-id\", $3 AS "
                                           "\"order\")"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "pg_catalog.jsonb_build_object('tenant-id', $2, "
-                                          "'order', $3)"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "'\"Sales\".\"Order \"\"Lines\"\"\"'::pg_catalog."
-                                          "regclass"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "pg_catalog.jsonb_build_object('tenant-id', "
+                                          "pg_catalog.format('%s', $2), 'order', "
+                                          "pg_catalog.format('%s', $3))"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "pg_partition_root('\"Sales\".\"Order \"\"Lines\"\"\"'"
+                                          "::pg_catalog.regclass)"));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "UPDATE ONLY \"Sales\".\"Order \"\"Lines\"\"\" x SET "
                                           "\"Qty\" = r.\"Qty\" FROM r WHERE x.\"tenant-id\" = "
                                           "r.\"tenant-id\" AND x.\"order\" = r.\"order\""));
