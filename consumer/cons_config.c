@@ -48,8 +48,10 @@ static const xdcr_option_t cons_options[] = {
         "rows per target transaction (a source transaction is never split)"),
     OPT("batch.max_bytes", XDCR_OPT_SIZE, "16MB", 4096, (int64_t)1 << 34, batch_max_bytes, 0, NULL,
         "Kafka payload bytes per target transaction"),
-    OPT("batch.max_delay", XDCR_OPT_DURATION, "20ms", 0, 60000, batch_max_delay_ms, 0, NULL,
-        "how long a target transaction stays open waiting for more source transactions"),
+    OPT("batch.max_delay", XDCR_OPT_DURATION, "0ms", 0, 60000, batch_max_delay_ms, 0, NULL,
+        "how long a target transaction stays open waiting for more source transactions once "
+        "none is waiting; 0: commit as soon as the consumer has nothing more at hand (batches "
+        "still grow under load, while the previous commit runs)"),
     OPT("on_error", XDCR_OPT_ENUM, "halt", 0, -1, on_error, 0, on_error_values,
         "a message that cannot be decoded or applied: halt its origin, or store it in "
         "<schema>.dead_letters and go on"),

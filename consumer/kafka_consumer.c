@@ -7,11 +7,15 @@
 
 #include "xdcr/event.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct kpart {
     char *topic;
@@ -32,6 +36,8 @@ struct cons_kafka {
     size_t nparts, cap;
     bool closed;
     int brokers_up;       /* from the last statistics: brokers in state UP, -1 unknown */
+    int wake[2];          /* pipe librdkafka writes to when a watched queue gets a message */
+    rd_kafka_queue_t *cq; /* the consumer group queue (rebalances, errors), or NULL */
     char last_error[256]; /* last error reported by librdkafka, "" none */
 };
 
@@ -163,6 +169,9 @@ static int add_part(cons_kafka_t *k, const char *topic, int32_t partition)
         return XDCR_ENOMEM;
     }
     rd_kafka_queue_forward(p->q, NULL);
+    /* an idle wait ends as soon as a message arrives for this partition */
+    if (k->wake[1] >= 0)
+        rd_kafka_queue_io_event_enable(p->q, k->wake[1], "p", 1);
     k->nparts++;
     return 0;
 }
@@ -370,6 +379,16 @@ cons_kafka_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id,
     k->on_revoke = on_revoke;
     k->ctx = ctx;
     k->brokers_up = -1;
+    k->wake[0] = k->wake[1] = -1;
+    if (pipe(k->wake) != 0) {
+        k->wake[0] = k->wake[1] = -1;
+        xdcr_error_set(err, XDCR_EIO, false, "could not create a pipe: %s", strerror(errno));
+        goto fail;
+    }
+    for (int i = 0; i < 2; i++) {
+        (void)fcntl(k->wake[i], F_SETFL, fcntl(k->wake[i], F_GETFL) | O_NONBLOCK);
+        (void)fcntl(k->wake[i], F_SETFD, FD_CLOEXEC);
+    }
     conf = build_conf(kafka, group_id, err);
     if (conf == NULL)
         goto fail;
@@ -385,6 +404,9 @@ cons_kafka_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id,
         goto fail; /* conf is still ours on failure */
     }
     conf = NULL;
+    k->cq = rd_kafka_queue_get_consumer(k->rk);
+    if (k->cq != NULL)
+        rd_kafka_queue_io_event_enable(k->cq, k->wake[1], "c", 1);
     return k;
 fail:
     if (conf != NULL)
@@ -411,8 +433,13 @@ void cons_kafka_free(cons_kafka_t *k)
         free(k->parts[i].topic);
     }
     free(k->parts);
+    if (k->cq != NULL)
+        rd_kafka_queue_destroy(k->cq);
     if (k->rk != NULL)
         rd_kafka_destroy(k->rk);
+    for (int i = 0; i < 2; i++)
+        if (k->wake[i] >= 0)
+            close(k->wake[i]);
     free(k);
 }
 
@@ -439,7 +466,18 @@ void cons_kafka_poll(cons_kafka_t *k, int timeout_ms)
 
     /* the main queue: error and statistics callbacks */
     (void)rd_kafka_poll(k->rk, 0);
-    m = rd_kafka_consumer_poll(k->rk, timeout_ms);
+    m = rd_kafka_consumer_poll(k->rk, 0);
+    if (m == NULL && timeout_ms > 0 && k->wake[0] >= 0) {
+        /* sleep until a partition queue or the consumer queue gets something, or the timeout
+           (partition queues are read directly, so the consumer queue alone would not wake us) */
+        struct pollfd pfd = {.fd = k->wake[0], .events = POLLIN};
+        char buf[64];
+
+        (void)poll(&pfd, 1, timeout_ms);
+        while (read(k->wake[0], buf, sizeof(buf)) > 0) {
+        }
+        m = rd_kafka_consumer_poll(k->rk, 0);
+    }
 
     if (m == NULL)
         return;

@@ -16,7 +16,7 @@
 BENCH_FWD_BIN=${BENCH_FWD_BIN:-$XDCR_BUILD_DIR/forwarder/xdcr-forwarder}
 BENCH_CONS_BIN=${BENCH_CONS_BIN:-$XDCR_BUILD_DIR/consumer/xdcr-consumer}
 # see xdcr_write_confs; empty: librdkafka's default (500 ms)
-BENCH_CONS_FETCH_WAIT_MS=${BENCH_CONS_FETCH_WAIT_MS-10}
+BENCH_CONS_FETCH_WAIT_MS=${BENCH_CONS_FETCH_WAIT_MS-2}
 XDCR_FWD_NAME=""
 XDCR_CONS_NAME=""
 XDCR_TAG=""
