@@ -188,18 +188,31 @@ static bool key_covered(const xdcr_table_t *t, const uint32_t *cols, uint32_t n)
     return true;
 }
 
-int sql_build_upsert(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *cols, uint32_t n)
+/* "a", "b", ... over cols */
+static void append_col_list(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *cols, uint32_t n)
 {
-    if (t->npk == 0 || n == 0 || !key_covered(t, cols, n))
-        return XDCR_EINVAL;
-    sql_append(b, "INSERT INTO ");
-    sql_append_qualified(b, t->schema, t->name);
-    sql_append(b, " (");
     for (uint32_t i = 0; i < n; i++) {
         if (i > 0)
             sql_append(b, ", ");
         sql_append_ident(b, t->cols[cols[i]].name);
     }
+}
+
+/* INSERT INTO "s"."t" ("a", ...) */
+static void append_insert_into(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *cols,
+                               uint32_t n)
+{
+    sql_append(b, "INSERT INTO ");
+    sql_append_qualified(b, t->schema, t->name);
+    sql_append(b, " (");
+    append_col_list(b, t, cols, n);
+}
+
+int sql_build_upsert(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *cols, uint32_t n)
+{
+    if (t->npk == 0 || n == 0 || !key_covered(t, cols, n))
+        return XDCR_EINVAL;
+    append_insert_into(b, t, cols, n);
     sql_append(b, ") VALUES (");
     for (uint32_t i = 0; i < n; i++)
         sql_appendf(b, "%s$%u", i > 0 ? ", " : "", i + 1);
@@ -337,14 +350,7 @@ int sql_build_multi_upsert(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *
 {
     if (t->npk == 0 || n == 0 || !key_covered(t, cols, n) || !types_known(t))
         return XDCR_EINVAL;
-    sql_append(b, "INSERT INTO ");
-    sql_append_qualified(b, t->schema, t->name);
-    sql_append(b, " (");
-    for (uint32_t i = 0; i < n; i++) {
-        if (i > 0)
-            sql_append(b, ", ");
-        sql_append_ident(b, t->cols[cols[i]].name);
-    }
+    append_insert_into(b, t, cols, n);
     sql_append(b, ") SELECT ");
     for (uint32_t i = 0; i < n; i++) {
         if (i > 0)

@@ -420,6 +420,62 @@ static void test_sql_schema_ddl_has_conflict_objects(void)
     sql_buf_free(&b);
 }
 
+static void test_sql_multi_statements(void)
+{
+    xdcr_table_t *t = tricky_table();
+    sql_buf_t b;
+    uint32_t cols[] = {0, 1, 2};
+    uint32_t set[] = {3};
+
+    sql_buf_init(&b);
+    CU_ASSERT_EQUAL(sql_build_multi_upsert(&b, t, cols, 3), 0);
+    CU_ASSERT_STRING_EQUAL(
+        b.data, "INSERT INTO \"Sales\".\"Order \"\"Lines\"\"\" (\"Qty\", \"order\", \"tenant-id\") "
+                "SELECT u.\"Qty\"::integer, u.\"order\"::bigint, u.\"tenant-id\"::text FROM ROWS "
+                "FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog."
+                "text[]), pg_catalog.unnest($3::pg_catalog.text[])) AS u(\"Qty\", \"order\", "
+                "\"tenant-id\") ON CONFLICT (\"tenant-id\", \"order\") DO UPDATE SET \"Qty\" = "
+                "EXCLUDED.\"Qty\"");
+    sql_buf_reset(&b);
+    /* set "note"; the key follows as $2, $3; missing rows are inserted */
+    CU_ASSERT_EQUAL(sql_build_multi_update(&b, t, set, 1), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "UPDATE \"Sales\".\"Order \"\"Lines\"\"\" x SET "
+                                          "\"note\" = u.\"note\"::text FROM u WHERE "
+                                          "x.\"tenant-id\" = u.\"tenant-id\"::text AND x.\"order\" "
+                                          "= u.\"order\"::bigint RETURNING x.*"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "WHERE NOT EXISTS (SELECT 1 FROM upd WHERE"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "unnest($3::pg_catalog.text[])) AS u(\"note\", "
+                                          "\"tenant-id\", \"order\")"));
+    sql_buf_reset(&b);
+    CU_ASSERT_EQUAL(sql_build_multi_delete(&b, t), 0);
+    CU_ASSERT_STRING_EQUAL(b.data, "DELETE FROM \"Sales\".\"Order \"\"Lines\"\"\" x USING ROWS "
+                                   "FROM (pg_catalog.unnest($1::pg_catalog.text[]), "
+                                   "pg_catalog.unnest($2::pg_catalog.text[])) AS u(\"tenant-id\", "
+                                   "\"order\") WHERE x.\"tenant-id\" = u.\"tenant-id\"::text AND "
+                                   "x.\"order\" = u.\"order\"::bigint");
+    sql_buf_reset(&b);
+    /* a key column among the columns to set is a key change: not for the multi-row form */
+    CU_ASSERT_EQUAL(sql_build_multi_update(&b, t, cols, 3), XDCR_EINVAL);
+    sql_buf_free(&b);
+    xdcr_table_free(t);
+}
+
+static void test_sql_array_elements_are_escaped(void)
+{
+    sql_buf_t b;
+
+    sql_buf_init(&b);
+    sql_append(&b, "{");
+    sql_append_array_elem(&b, "plain", 5, true);
+    sql_append_array_elem(&b, NULL, 0, false);
+    sql_append_array_elem(&b, "q\"uo\\te, {x}", 12, false);
+    sql_append_array_elem(&b, "NULL", 4, false);
+    sql_append_array_elem(&b, "", 0, false);
+    sql_append(&b, "}");
+    CU_ASSERT_STRING_EQUAL(b.data, "{\"plain\",NULL,\"q\\\"uo\\\\te, {x}\",\"NULL\",\"\"}");
+    sql_buf_free(&b);
+}
+
 int main(void)
 {
     static const xdcr_test_case_t cases[] = {
@@ -442,6 +498,8 @@ int main(void)
         XDCR_TEST(test_sql_resolved_delete_leaves_tombstone),
         XDCR_TEST(test_sql_resolved_rejects_bad_input),
         XDCR_TEST(test_sql_schema_ddl_has_conflict_objects),
+        XDCR_TEST(test_sql_multi_statements),
+        XDCR_TEST(test_sql_array_elements_are_escaped),
         XDCR_TEST_END};
 
     return xdcr_test_run("sql_build", cases);
