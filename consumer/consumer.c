@@ -98,6 +98,7 @@ typedef struct batch {
     xdcr_lsn_t wal_lsn;
     xdcr_lsn_t txn_key; /* commit_lsn (or seq) of the transaction begun last */
     int64_t txn_first_offset;
+    uint32_t subcommits; /* target transactions committed inside this pipeline */
 } batch_t;
 
 struct cons {
@@ -446,6 +447,12 @@ static void rollback_batch(cons_t *c, bool seek)
         return;
     cons_pg_rollback(c->pg);
     restore_part(p);
+    if (c->b.subcommits > 0) {
+        /* part of the batch is committed: the stored position is the truth */
+        reset_batch(c);
+        p->positioned = false;
+        return;
+    }
     reset_batch(c);
     if (!seek)
         return;
@@ -499,7 +506,7 @@ static int commit_batch(cons_t *c, xdcr_error_t *err)
     w.mark_time_us = b->mark_time_us;
     w.source_wal_lsn = b->wal_lsn;
     w.resync = p->stream.resync;
-    w.expect_version = p->pos.exists ? p->pos.version : 0;
+    w.expect_version = (p->pos.exists ? p->pos.version : 0) + b->subcommits;
     w.advance = w.seq > p->pos.seq;
     w.wait_gen = p->pos.wait_gen + (w.advance ? 1 : 0);
     w.high_watermark = cons_kafka_high_watermark(c->kafka, p->topic, p->partition, mono_ms());
@@ -566,6 +573,48 @@ static int commit_batch(cons_t *c, xdcr_error_t *err)
         p->isolate_until = -1;
     reset_batch(c);
     c->backoff_ms = c->cfg->backoff_initial_ms;
+    return 0;
+}
+
+/*
+ * One target transaction per source transaction (last_writer_wins), several per round trip: at
+ * the end of a source transaction, while more messages wait, write the position and commit it
+ * inside the open pipeline, then go on. The turnstile of wait_for() moves at the batch's final
+ * commit; `xdcr wait` listeners are notified at each. On failure see fail_batch().
+ */
+static int subcommit_batch(cons_t *c, xdcr_error_t *err)
+{
+    batch_t *b = &c->b;
+    cpart_t *p = b->p;
+    cons_pos_write_t w;
+    int rc;
+
+    memset(&w, 0, sizeof(w));
+    w.origin = p->origin;
+    w.topic = p->topic;
+    w.partition = p->partition;
+    w.seq = p->stream.applied;
+    w.commit_time_us = b->commit_time_us;
+    w.kafka_offset = p->next_offset;
+    w.has_identity = p->have_identity;
+    w.sysid = p->sysid;
+    w.timeline = p->timeline;
+    w.mark_time_us = b->mark_time_us;
+    w.source_wal_lsn = b->wal_lsn;
+    w.resync = p->stream.resync;
+    w.expect_version = (p->pos.exists ? p->pos.version : 0) + b->subcommits;
+    w.advance = false;
+    w.notify = w.seq > p->pos.seq;
+    w.wait_gen = p->pos.wait_gen;
+    w.high_watermark = -1;
+    rc = cons_pg_put_position(c->pg, &w, err);
+    if (rc == 0)
+        rc = cons_pg_subcommit(c->pg, b->applied ? b->origin_lsn : 0, b->origin_time_us, err);
+    if (rc != 0)
+        return rc;
+    b->subcommits++;
+    b->txns_begun = 0;
+    b->applied = false;
     return 0;
 }
 
@@ -900,6 +949,7 @@ static void fail_batch(cons_t *c, const xdcr_error_t *err)
     cpart_t *p = c->b.p;
     cons_pg_failure_t f = *cons_pg_failure(c->pg);
     uint32_t begun = c->b.txns_begun;
+    bool sub = c->b.subcommits > 0; /* the failing statement may belong to an earlier one */
     int64_t last = c->b.last_offset;
     xdcr_lsn_t key = c->b.txn_key;
     int64_t first = c->b.txn_first_offset;
@@ -926,7 +976,7 @@ static void fail_batch(cons_t *c, const xdcr_error_t *err)
         backoff(c);
         return;
     }
-    if (begun > 1 && p->isolate_until < last) {
+    if ((begun > 1 || sub) && p->isolate_until < last) {
         char off[24];
 
         snprintf(off, sizeof(off), "%" PRId64, last);
@@ -1327,8 +1377,9 @@ static void process(cons_t *c, cpart_t *p, cons_kmsg_t *km)
     }
     if (v.action == CONS_STREAM_APPLY && v.txn_begins && c->b.p == p &&
         (!sm.last || p->isolate_until >= 0 || c->cfg->per_txn_commit) &&
-        (c->b.txns_begun > 0 || c->b.applied)) {
-        /* a split transaction (or an isolated one) starts its own target transaction */
+        (c->b.txns_begun > 0 || c->b.applied || (!sm.last && c->b.subcommits > 0))) {
+        /* a split transaction (or an isolated one) starts its own target transaction, and a
+           split one its own batch (its abandonment rolls back the batch: nothing else in it) */
         if (!try_commit(c))
             goto out;
     }
@@ -1412,8 +1463,14 @@ static void process(cons_t *c, cpart_t *p, cons_kmsg_t *km)
         (batch_full(c) ||
          ((p->isolate_until >= 0 || c->cfg->per_txn_commit) && c->b.txns_begun > 0 && sm.last) ||
          ended_discard)) {
-        if (try_commit(c) && ended_discard)
+        if (c->cfg->per_txn_commit && p->isolate_until < 0 && !ended_discard && !batch_full(c) &&
+            cons_kafka_has_data(c->kafka, p->topic, p->partition)) {
+            /* more is waiting: commit this source transaction and go on in the same pipeline */
+            if (subcommit_batch(c, &e) != 0)
+                fail_batch(c, &e);
+        } else if (try_commit(c) && ended_discard) {
             discard_done(p, was_skip, skip_id);
+        }
     }
 out:
     xdcr_message_free(msg);

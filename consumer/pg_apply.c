@@ -76,6 +76,7 @@ typedef struct px {
     PGresult *res;  /* PX_QUERY: kept for the caller */
     bool resolved;  /* PX_STMT: returns (kind, apply) */
     uint32_t rows;  /* PX_STMT: rows of a multi-row statement (0: single row) */
+    int64_t expect; /* PX_POSITION: the version written before */
     bool done;      /* PX_QUERY: finished */
     uint64_t id;    /* PX_QUERY: to find it */
 } px_t;
@@ -908,7 +909,7 @@ static void handle_result(cons_pg_t *pg, PGresult *res)
 
         if (st == PGRES_TUPLES_OK && PQntuples(res) == 1)
             v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        if (v != pg->expect_version + 1 && !pg->failed) {
+        if (v != x->expect + 1 && !pg->failed) {
             pg->failed = true;
             memset(&pg->failure, 0, sizeof(pg->failure));
             pg->failure.offset = -1;
@@ -2385,6 +2386,14 @@ int cons_pg_put_position(cons_pg_t *pg, const cons_pos_write_t *w, xdcr_error_t 
         rc = send_params(pg, x, "SELECT pg_catalog.pg_notify('xdcr_applied', $1)", 1, vals, err);
         if (rc != 0)
             return rc;
+    } else if (w->notify) {
+        vals[0] = w->origin;
+        x = push_px(pg, PX_OTHER, err);
+        if (x == NULL)
+            return err->code;
+        rc = send_params(pg, x, "SELECT pg_catalog.pg_notify('xdcr_applied', $1)", 1, vals, err);
+        if (rc != 0)
+            return rc;
     }
     sql_buf_reset(&pg->sql);
     sql_append(&pg->sql, "WITH w AS (INSERT INTO ");
@@ -2436,6 +2445,7 @@ int cons_pg_put_position(cons_pg_t *pg, const cons_pos_write_t *w, xdcr_error_t 
     x = push_px(pg, PX_POSITION, err);
     if (x == NULL)
         return err->code;
+    x->expect = w->expect_version;
     return send_params(pg, x, pg->sql.data, 14, vals, err);
 }
 
@@ -2615,6 +2625,48 @@ static void settle_tracking(cons_pg_t *pg, bool committed)
             tb->tracked = committed;
         }
     }
+}
+
+int cons_pg_subcommit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
+                      xdcr_error_t *err)
+{
+    px_t *x;
+    int rc;
+
+    if (!pg->in_batch)
+        return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
+    if (pg->failed) {
+        *err = pg->first_err;
+        return err->code;
+    }
+    if ((rc = group_flush(pg, err)) != 0)
+        return rc;
+    if (origin_lsn != 0) {
+        char lsn[XDCR_LSN_STRLEN], ts[40];
+        const char *vals[2];
+
+        vals[0] = xdcr_lsn_format(origin_lsn, lsn);
+        vals[1] = fmt_time(origin_time_us, ts, sizeof(ts));
+        x = push_px(pg, PX_OTHER, err);
+        if (x == NULL)
+            return err->code;
+        rc = send_params(pg, x,
+                         "SELECT pg_catalog.pg_replication_origin_xact_setup($1::pg_lsn, "
+                         "COALESCE($2::timestamptz, now()))",
+                         2, vals, err);
+        if (rc != 0)
+            return rc;
+    }
+    /* an aborted transaction never gets here: the pipeline skips all up to the next Sync */
+    x = push_px(pg, PX_OTHER, err);
+    if (x == NULL)
+        return err->code;
+    if ((rc = send_params(pg, x, "COMMIT", 0, NULL, err)) != 0)
+        return rc;
+    x = push_px(pg, PX_OTHER, err);
+    if (x == NULL)
+        return err->code;
+    return send_params(pg, x, "BEGIN", 0, NULL, err);
 }
 
 /* Leave pipeline mode after every result has been read; false when the session is unusable. */

@@ -72,6 +72,7 @@ typedef struct cons_pos_write {
     bool resync;
     int64_t expect_version; /* the version read or last written; 0 = no row expected */
     bool advance;           /* seq moved: notify xdcr_applied, move the wait turnstile */
+    bool notify;            /* without advance: notify xdcr_applied only (a sub-commit) */
     int64_t wait_gen;       /* generation to store: the stored one, + 1 when advance */
     int64_t high_watermark; /* partition high watermark known now, or -1 (keep) */
 } cons_pos_write_t;
@@ -200,6 +201,16 @@ int cons_pg_put_skip_done(cons_pg_t *pg, const cons_skip_done_t *s, xdcr_error_t
 
 /* Wait until every queued statement has been executed (results read), e.g. at a crash point. */
 int cons_pg_wait_results(cons_pg_t *pg, xdcr_error_t *err);
+
+/*
+ * Inside a batch: commit the target transaction so far (stamped with origin_lsn and
+ * origin_time_us, unless origin_lsn is 0) and begin the next one, in the same pipeline, without
+ * waiting: several source transactions per round trip, each its own target transaction. The
+ * caller has written the position first. A later failure of the batch leaves what was
+ * sub-committed committed: the caller reads its positions again.
+ */
+int cons_pg_subcommit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
+                      xdcr_error_t *err);
 
 /*
  * pg_replication_origin_xact_setup(origin_lsn, origin_time) when origin_lsn != 0, COMMIT, and
