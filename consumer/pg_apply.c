@@ -1333,10 +1333,11 @@ static int track_table(cons_pg_t *pg, tbl_t *tb, xdcr_error_t *err)
     if (rc != 0) {
         if (strstr(err->message, "42501") != NULL) {
             err->retriable = false;
-            xdcr_error_prefix(err,
-                              "active-active: the apply role must own %s.%s (it adds the "
-                              "trigger xdcr_tombstone that records local deletes)",
-                              tb->schema, tb->name);
+            xdcr_error_prefix(
+                err,
+                "active-active: the apply role needs the TRIGGER privilege on "
+                "%s.%s (it adds the trigger xdcr_tombstone that records local deletes)",
+                tb->schema, tb->name);
         }
         return rc;
     }
