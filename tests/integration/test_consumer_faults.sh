@@ -129,8 +129,12 @@ END \$\$;
 UPDATE accounts SET pad = 'local 2' WHERE id = 2;
 COMMIT;"
 sleep 0.5
-# the consumer applies: row 2 first, then row 1 (held by the locker)
-h_psql east "BEGIN; UPDATE accounts SET n = n + 100 WHERE id = 2; UPDATE accounts SET n = n + 100 WHERE id = 1; COMMIT" >/dev/null
+# the consumer applies: row 2 first, then row 1 (held by the locker); the history row between
+# them keeps the two updates in two statements, in this order (consecutive rows of one table
+# would share one multi-row statement, whose locking order is the plan's)
+h_psql east "BEGIN; UPDATE accounts SET n = n + 100 WHERE id = 2;
+             INSERT INTO history (grp, delta) VALUES (0, 0);
+             UPDATE accounts SET n = n + 100 WHERE id = 1; COMMIT" >/dev/null
 h_daemon_wait locker 30 >/dev/null
 h_assert_eq 0 "$H_LAST_EXIT" "the local session committed: the consumer's transaction was the victim"
 wait_for_token "after the deadlock"
