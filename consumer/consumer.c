@@ -482,6 +482,29 @@ static int open_batch(cons_t *c, cpart_t *p, xdcr_error_t *err)
 
 static void fail_batch(cons_t *c, const xdcr_error_t *err);
 
+/* The open batch's position as it stands (the caller sets advance, notify, wait_gen and the
+ * high watermark). The sub-commits of the batch wrote it already, each bumping its version. */
+static void position_write(const cons_t *c, cons_pos_write_t *w)
+{
+    const batch_t *b = &c->b;
+    const cpart_t *p = b->p;
+
+    memset(w, 0, sizeof(*w));
+    w->origin = p->origin;
+    w->topic = p->topic;
+    w->partition = p->partition;
+    w->seq = p->stream.applied;
+    w->commit_time_us = b->commit_time_us;
+    w->kafka_offset = p->next_offset;
+    w->has_identity = p->have_identity;
+    w->sysid = p->sysid;
+    w->timeline = p->timeline;
+    w->mark_time_us = b->mark_time_us;
+    w->source_wal_lsn = b->wal_lsn;
+    w->resync = p->stream.resync;
+    w->expect_version = (p->pos.exists ? p->pos.version : 0) + b->subcommits;
+}
+
 /* Write the position, commit, and account for the batch. On failure see fail_batch(). */
 static int commit_batch(cons_t *c, xdcr_error_t *err)
 {
@@ -493,20 +516,7 @@ static int commit_batch(cons_t *c, xdcr_error_t *err)
 
     if (p == NULL)
         return 0;
-    memset(&w, 0, sizeof(w));
-    w.origin = p->origin;
-    w.topic = p->topic;
-    w.partition = p->partition;
-    w.seq = p->stream.applied;
-    w.commit_time_us = b->commit_time_us;
-    w.kafka_offset = p->next_offset;
-    w.has_identity = p->have_identity;
-    w.sysid = p->sysid;
-    w.timeline = p->timeline;
-    w.mark_time_us = b->mark_time_us;
-    w.source_wal_lsn = b->wal_lsn;
-    w.resync = p->stream.resync;
-    w.expect_version = (p->pos.exists ? p->pos.version : 0) + b->subcommits;
+    position_write(c, &w);
     w.advance = w.seq > p->pos.seq;
     w.wait_gen = p->pos.wait_gen + (w.advance ? 1 : 0);
     w.high_watermark = cons_kafka_high_watermark(c->kafka, p->topic, p->partition, mono_ms());
@@ -589,20 +599,7 @@ static int subcommit_batch(cons_t *c, xdcr_error_t *err)
     cons_pos_write_t w;
     int rc;
 
-    memset(&w, 0, sizeof(w));
-    w.origin = p->origin;
-    w.topic = p->topic;
-    w.partition = p->partition;
-    w.seq = p->stream.applied;
-    w.commit_time_us = b->commit_time_us;
-    w.kafka_offset = p->next_offset;
-    w.has_identity = p->have_identity;
-    w.sysid = p->sysid;
-    w.timeline = p->timeline;
-    w.mark_time_us = b->mark_time_us;
-    w.source_wal_lsn = b->wal_lsn;
-    w.resync = p->stream.resync;
-    w.expect_version = (p->pos.exists ? p->pos.version : 0) + b->subcommits;
+    position_write(c, &w);
     w.advance = false;
     w.notify = w.seq > p->pos.seq;
     w.wait_gen = p->pos.wait_gen;

@@ -1126,6 +1126,18 @@ static int query(cons_pg_t *pg, const char *sql, int n, const char *const *vals,
     return 0;
 }
 
+/* An open batch without a failure so far: 0, or the error to return. */
+static int batch_usable(cons_pg_t *pg, xdcr_error_t *err)
+{
+    if (!pg->in_batch)
+        return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
+    if (pg->failed) {
+        *err = pg->first_err;
+        return err->code;
+    }
+    return 0;
+}
+
 /* ---- catalog -------------------------------------------------------------------------------- */
 
 /* The catalog query is shared with `xdcr check`: xdcr_schema_check_target_sql. */
@@ -2114,12 +2126,8 @@ int cons_pg_apply_change(cons_pg_t *pg, const xdcr_message_t *msg, const xdcr_ch
     tbl_t *tb;
     int rc;
 
-    if (!pg->in_batch)
-        return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
-    if (pg->failed) {
-        *err = pg->first_err;
-        return err->code;
-    }
+    if ((rc = batch_usable(pg, err)) != 0)
+        return rc;
     switch (ch->op) {
     case XDCR_OP_MESSAGE:
         return 0;
@@ -2628,36 +2636,37 @@ static void settle_tracking(cons_pg_t *pg, bool committed)
     }
 }
 
+/* Stamp the open target transaction with the source's commit LSN and time (the replication
+ * origin's progress, and the commit timestamp PostgreSQL records for its rows). */
+static int send_xact_setup(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
+                           xdcr_error_t *err)
+{
+    char lsn[XDCR_LSN_STRLEN], ts[40];
+    const char *vals[2];
+    px_t *x = push_px(pg, PX_OTHER, err);
+
+    if (x == NULL)
+        return err->code;
+    vals[0] = xdcr_lsn_format(origin_lsn, lsn);
+    vals[1] = fmt_time(origin_time_us, ts, sizeof(ts));
+    return send_params(pg, x,
+                       "SELECT pg_catalog.pg_replication_origin_xact_setup($1::pg_lsn, "
+                       "COALESCE($2::timestamptz, now()))",
+                       2, vals, err);
+}
+
 int cons_pg_subcommit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
                       xdcr_error_t *err)
 {
     px_t *x;
     int rc;
 
-    if (!pg->in_batch)
-        return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
-    if (pg->failed) {
-        *err = pg->first_err;
-        return err->code;
-    }
+    if ((rc = batch_usable(pg, err)) != 0)
+        return rc;
     if ((rc = group_flush(pg, err)) != 0)
         return rc;
-    if (origin_lsn != 0) {
-        char lsn[XDCR_LSN_STRLEN], ts[40];
-        const char *vals[2];
-
-        vals[0] = xdcr_lsn_format(origin_lsn, lsn);
-        vals[1] = fmt_time(origin_time_us, ts, sizeof(ts));
-        x = push_px(pg, PX_OTHER, err);
-        if (x == NULL)
-            return err->code;
-        rc = send_params(pg, x,
-                         "SELECT pg_catalog.pg_replication_origin_xact_setup($1::pg_lsn, "
-                         "COALESCE($2::timestamptz, now()))",
-                         2, vals, err);
-        if (rc != 0)
-            return rc;
-    }
+    if (origin_lsn != 0 && (rc = send_xact_setup(pg, origin_lsn, origin_time_us, err)) != 0)
+        return rc;
     /* an aborted transaction never gets here: the pipeline skips all up to the next Sync */
     x = push_px(pg, PX_OTHER, err);
     if (x == NULL)
@@ -2703,22 +2712,8 @@ int cons_pg_commit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
         return err->code;
     if (pg->failed)
         goto failed;
-    if (origin_lsn != 0) {
-        char lsn[XDCR_LSN_STRLEN], ts[40];
-        const char *vals[2];
-
-        vals[0] = xdcr_lsn_format(origin_lsn, lsn);
-        vals[1] = fmt_time(origin_time_us, ts, sizeof(ts));
-        x = push_px(pg, PX_OTHER, err);
-        if (x == NULL)
-            return err->code;
-        rc = send_params(pg, x,
-                         "SELECT pg_catalog.pg_replication_origin_xact_setup($1::pg_lsn, "
-                         "COALESCE($2::timestamptz, now()))",
-                         2, vals, err);
-        if (rc != 0)
-            goto failed;
-    }
+    if (origin_lsn != 0 && (rc = send_xact_setup(pg, origin_lsn, origin_time_us, err)) != 0)
+        goto failed;
     x = push_px(pg, PX_COMMIT, err);
     if (x == NULL)
         return err->code;

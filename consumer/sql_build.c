@@ -667,22 +667,9 @@ int sql_build_resolved(sql_buf_t *b, const xdcr_table_t *t, char op, const uint3
         append_r_cols(b, t, op, cols, n, false);
         sql_append(b, ") SELECT ");
         append_r_cols(b, t, op, cols, n, false);
-        sql_append(b, " FROM r WHERE (SELECT apply FROM d) AND NOT EXISTS (SELECT 1 FROM cur) "
-                      "ON CONFLICT ");
-        append_pk_list(b, t);
-        any = false;
-        for (uint32_t i = 0; i < n; i++) {
-            const char *name = t->cols[cols[i]].name;
-
-            if (t->cols[cols[i]].pk_pos > 0)
-                continue;
-            sql_append(b, any ? ", " : " DO UPDATE SET ");
-            sql_append_ident(b, name);
-            sql_append(b, " = EXCLUDED.");
-            sql_append_ident(b, name);
-            any = true;
-        }
-        if (any) {
+        sql_append(b, " FROM r WHERE (SELECT apply FROM d) AND NOT EXISTS (SELECT 1 FROM cur)");
+        append_on_conflict(b, t, cols, n); /* DO NOTHING without non-key columns */
+        if (nonkey > 0) {
             sql_append(b, " WHERE NOT ");
             sql_append_ident(b, rs->schema);
             sql_append(b, ".late_row_loses(");
@@ -690,8 +677,6 @@ int sql_build_resolved(sql_buf_t *b, const xdcr_table_t *t, char op, const uint3
             sql_appendf(b, ", x.xmin, $%u, $%u, ", extra + 1, extra + 2);
             sql_append_literal(b, rs->own_origin);
             sql_append(b, ")");
-        } else {
-            sql_append(b, " DO NOTHING");
         }
         sql_append(b, " RETURNING (x.xmax = 0) AS ins) ");
     }

@@ -83,6 +83,8 @@ mode = ${XDCR_TEST_CONSUMER_MODE:-active-active}
 pg.conninfo = $(h_pg_conninfo west)
 batch.max_delay = 20ms
 tables = public.items,public.trunc_me
+# its own port: the one-way run of this script may run at the same time
+http.listen = 127.0.0.1:$(h__free_port)
 kafka.bootstrap.servers = $H_BROKER_BOOTSTRAP
 # the dev broker lets a new member in only a session timeout after the last one left
 kafka.session.timeout.ms = 6000
