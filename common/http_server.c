@@ -220,3 +220,20 @@ int xdcr_http_port(const xdcr_http_t *http)
 {
     return http != NULL ? http->port : 0;
 }
+
+void xdcr_http_text(xdcr_http_response_t *resp, int status, const char *line)
+{
+    size_t n = strlen(line);
+
+    resp->status = status;
+    resp->content_type = "text/plain; charset=utf-8";
+    resp->body = malloc(n + 2);
+    if (resp->body == NULL) {
+        resp->status = 500;
+        return;
+    }
+    memcpy(resp->body, line, n);
+    resp->body[n] = '\n';
+    resp->body[n + 1] = '\0';
+    resp->len = n + 1;
+}

@@ -43,24 +43,6 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A plain-text answer: body is the line (a newline is added). */
-static void text(xdcr_http_response_t *resp, int status, const char *line)
-{
-    size_t n = strlen(line);
-
-    resp->status = status;
-    resp->content_type = "text/plain; charset=utf-8";
-    resp->body = malloc(n + 2);
-    if (resp->body == NULL) {
-        resp->status = 500;
-        return;
-    }
-    memcpy(resp->body, line, n);
-    resp->body[n] = '\n';
-    resp->body[n + 1] = '\0';
-    resp->len = n + 1;
-}
-
 static void set_gauge(xdcr_metric_t *f, xdcr_series_t **s, const char *origin, double value)
 {
     const char *lv[] = {origin, NULL};
@@ -105,9 +87,9 @@ static void handle(void *ctx, const char *path, xdcr_http_response_t *resp)
 
     if (strcmp(path, "/livez") == 0) {
         if (cons_status_is_alive(h->st, mono_ms(), CONS_HTTP_LIVE_MAX_AGE_MS))
-            text(resp, 200, "ok");
+            xdcr_http_text(resp, 200, "ok");
         else
-            text(resp, 503, "the main loop has not run for 30 s");
+            xdcr_http_text(resp, 503, "the main loop has not run for 30 s");
         return;
     }
     if (strcmp(path, "/readyz") != 0 && strcmp(path, "/metrics") != 0 &&
@@ -119,9 +101,9 @@ static void handle(void *ctx, const char *path, xdcr_http_response_t *resp)
     }
     if (strcmp(path, "/readyz") == 0) {
         if (cons_status_is_ready(&v, reason, sizeof(reason)))
-            text(resp, 200, "ok");
+            xdcr_http_text(resp, 200, "ok");
         else
-            text(resp, 503, reason);
+            xdcr_http_text(resp, 503, reason);
     } else if (strcmp(path, "/metrics") == 0) {
         update_gauges(h, &v, now);
         if (xdcr_metrics_render(h->metrics, &resp->body, &resp->len, &err) == 0) {

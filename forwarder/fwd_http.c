@@ -35,23 +35,6 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void text(xdcr_http_response_t *resp, int status, const char *line)
-{
-    size_t n = strlen(line);
-
-    resp->status = status;
-    resp->content_type = "text/plain; charset=utf-8";
-    resp->body = malloc(n + 2);
-    if (resp->body == NULL) {
-        resp->status = 500;
-        return;
-    }
-    memcpy(resp->body, line, n);
-    resp->body[n] = '\n';
-    resp->body[n + 1] = '\0';
-    resp->len = n + 1;
-}
-
 static const char *state_name(const fwd_status_t *st)
 {
     if (st->streaming)
@@ -109,16 +92,16 @@ static void handle(void *ctx, const char *path, xdcr_http_response_t *resp)
     fwd_get_status(h->fwd, &st);
     if (strcmp(path, "/livez") == 0) {
         if (mono_us() - (int64_t)st.last_loop_us <= (int64_t)FWD_HTTP_LIVE_MAX_AGE_MS * 1000)
-            text(resp, 200, "ok");
+            xdcr_http_text(resp, 200, "ok");
         else
-            text(resp, 503, "the main loop has not run for 30 s");
+            xdcr_http_text(resp, 503, "the main loop has not run for 30 s");
     } else if (strcmp(path, "/readyz") == 0) {
         if (st.streaming)
-            text(resp, 200, "ok");
+            xdcr_http_text(resp, 200, "ok");
         else if (st.role == FWD_ROLE_STANDBY)
-            text(resp, 503, "standby: another forwarder holds the slot");
+            xdcr_http_text(resp, 503, "standby: another forwarder holds the slot");
         else
-            text(resp, 503, st.last_error[0] ? st.last_error : "not streaming yet");
+            xdcr_http_text(resp, 503, st.last_error[0] ? st.last_error : "not streaming yet");
     } else if (strcmp(path, "/metrics") == 0) {
         if (xdcr_metrics_render(h->metrics, &resp->body, &resp->len, &err) == 0) {
             resp->status = 200;

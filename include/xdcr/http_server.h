@@ -20,6 +20,9 @@ typedef struct xdcr_http_response {
     size_t len;
 } xdcr_http_response_t;
 
+/* Fill resp with a text/plain answer: line and a newline (500 when out of memory). */
+void xdcr_http_text(xdcr_http_response_t *resp, int status, const char *line);
+
 /*
  * Called on the server thread for every GET/HEAD request that passed authentication; fills resp
  * (status 404 when the path is unknown). Must be thread-safe with respect to the daemon loop.
