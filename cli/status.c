@@ -43,14 +43,6 @@ typedef struct status_opts {
     double watch_seconds;
 } status_opts_t;
 
-static volatile sig_atomic_t stop_watch;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_watch = 1;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -632,12 +624,24 @@ static int run_once(const status_opts_t *o, bool clear)
     return status;
 }
 
-static void sleep_interruptible(double seconds)
+/*
+ * --watch: SIGINT and SIGTERM stay blocked and are taken with sigtimedwait() between rounds, so a
+ * signal that arrives during a round, or was already pending (blocked) when we started, ends the
+ * loop without a handler/flag race. Returns true when a stop signal arrived within SECONDS.
+ */
+static bool wait_for_stop(const sigset_t *stop, double seconds)
 {
     struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
 
-    while (!stop_watch && nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    for (;;) {
+        int sig = sigtimedwait(stop, NULL, &ts);
+
+        if (sig > 0)
+            return true;
+        if (errno != EINTR)
+            return false; /* EAGAIN: the interval is over */
+        /* another signal interrupted the wait: wait the interval again, it is only a refresh */
+    }
 }
 
 int cli_status(int argc, char **argv)
@@ -738,20 +742,18 @@ int cli_status(int argc, char **argv)
     if (!o.watch) {
         status = run_once(&o, false);
     } else {
-        struct sigaction sa;
+        sigset_t stop;
 
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        stop_watch = 0;
-        while (!stop_watch) {
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGINT);
+        sigaddset(&stop, SIGTERM);
+        sigprocmask(SIG_BLOCK, &stop, NULL); /* left blocked: the command ends after the loop */
+        do {
             status = run_once(&o, !o.json && isatty(STDOUT_FILENO));
             if (!o.json && !isatty(STDOUT_FILENO))
                 fputs("\n", stdout);
-            sleep_interruptible(o.watch_seconds);
-        }
+            fflush(stdout);
+        } while (!wait_for_stop(&stop, o.watch_seconds));
     }
     curl_global_cleanup();
     goto out;

@@ -39,6 +39,7 @@ static void on_hup(int sig)
 static void install_signals(void)
 {
     struct sigaction sa;
+    sigset_t unblock;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop;
@@ -49,6 +50,12 @@ static void install_signals(void)
     sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+    /* a supervisor may start us with these blocked (the mask survives exec): take them anyway */
+    sigemptyset(&unblock);
+    sigaddset(&unblock, SIGTERM);
+    sigaddset(&unblock, SIGINT);
+    sigaddset(&unblock, SIGHUP);
+    sigprocmask(SIG_UNBLOCK, &unblock, NULL);
 }
 
 /* The dashboard feed's body callback, on the push thread. */

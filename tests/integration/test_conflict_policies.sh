@@ -194,7 +194,7 @@ if [[ "$(h_psql plain "SHOW track_commit_timestamp")" == off ]]; then
     sed "s|^pg.conninfo = .*|pg.conninfo = $(h_pg_conninfo plain)|; s|^tables = .*|tables =|" \
         "$H_DIR/consumer.conf" >"$H_DIR/plain.conf"
     rc=0
-    out=$(timeout 30 "$CONS" --config "$H_DIR/plain.conf" 2>&1) || rc=$?
+    out=$(timeout -k 5 30 "$CONS" --config "$H_DIR/plain.conf" 2>&1) || rc=$?
     h_assert_eq 2 "$rc" "a target without track_commit_timestamp is refused (exit 2: configuration)"
     h_assert_contains "$out" "track_commit_timestamp" "... with a clear reason"
 else

@@ -75,11 +75,11 @@ XDCR_HEARTBEAT_INTERVAL=bad bad_config "bad value in the environment" "XDCR_HEAR
 bad_config "missing required key" '\"kafka.bootstrap.servers\"' "kafka.bootstrap.servers ="
 
 h_check "--check-config accepts a good configuration without connecting" \
-    timeout 10 "$FWD" --config "$H_DIR/base.conf" --check-config
+    timeout -k 5 10 "$FWD" --config "$H_DIR/base.conf" --check-config
 h_assert_eq "configuration ok" "$H_OUT" "... and says so"
 h_check "--check-config accepts pg.password_file" \
-    timeout 10 "$FWD" --config "$H_DIR/base.conf" "--pg.password_file=$H_DIR/pw" --check-config
-h_check "--version" timeout 10 "$FWD" --version
+    timeout -k 5 10 "$FWD" --config "$H_DIR/base.conf" "--pg.password_file=$H_DIR/pw" --check-config
+h_check "--version" timeout -k 5 10 "$FWD" --version
 h_assert_contains "$H_OUT" "xdcr-forwarder " "--version prints the program and version"
 
 # ---- PostgreSQL unreachable: retry with backoff, never exit, never log the password -----------
@@ -209,7 +209,7 @@ invalidate() {
     [[ "$(h_psql east "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'xdcr_inv'")" == lost ]]
 }
 h_wait_for 60 "the slot to be invalidated" invalidate
-read -r lo hw < <(timeout 30 "$XDCR_BUILD_DIR/tests/support/xdcr-test-kafka" watermarks \
+read -r lo hw < <(timeout -k 5 30 "$XDCR_BUILD_DIR/tests/support/xdcr-test-kafka" watermarks \
     --bootstrap "$H_BROKER_BOOTSTRAP" --topic xdcr.inv.changes --partition 0)
 fwd_start inv "$H_DIR/inv.conf"
 h_daemon_wait inv 30 >/dev/null
@@ -219,7 +219,7 @@ h_assert_contains "$log" "invalidated" "... the error says the slot was invalida
 h_assert_eq "lost " "$(h_psql east "SELECT wal_status, restart_lsn FROM pg_replication_slots WHERE slot_name = 'xdcr_inv'" | tr '|' ' ')" \
     "... the slot is left as it is (not dropped, not recreated)"
 ((hw > 0)) || h_fail "the topic of the lost slot is empty: the test wrote nothing through it"
-h_assert_eq "$lo $hw" "$(timeout 30 "$XDCR_BUILD_DIR/tests/support/xdcr-test-kafka" watermarks \
+h_assert_eq "$lo $hw" "$(timeout -k 5 30 "$XDCR_BUILD_DIR/tests/support/xdcr-test-kafka" watermarks \
     --bootstrap "$H_BROKER_BOOTSTRAP" --topic xdcr.inv.changes --partition 0)" \
     "... and nothing new was published"
 

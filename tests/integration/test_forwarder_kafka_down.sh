@@ -68,7 +68,7 @@ h_daemon_start load "$H_PG_BIN/pgbench" -n -c 1 -T 600 -R 100 -f "$H_DIR/load.sq
 
 # Errors are injected on the partition leader's broker: once a broker has an error stack for an
 # ApiKey (even an empty one), the mock no longer uses the cluster-wide one (push-errors) there.
-leader=$(timeout 30 "$XDCR_BUILD_DIR/tests/support/xdcr-test-kafka" metadata --bootstrap \
+leader=$(timeout -k 5 30 "$XDCR_BUILD_DIR/tests/support/xdcr-test-kafka" metadata --bootstrap \
     "$H_BROKER_BOOTSTRAP" --topic "$TOPIC" | grep -o '"partition":0,"leader":[0-9]*' | grep -o '[0-9]*$')
 [[ -n "$leader" ]] || h_fail "could not find the leader of $TOPIC"
 
