@@ -2,12 +2,16 @@
  * tail.c - `xdcr tail`: read an origin's topic and print every message decoded and verified
  * (headers, CRC, format) as one JSON line, for operators and for the integration tests that
  * check what the forwarder captured. Exit status 1 when any message failed verification.
+ * With --record FILE it writes the messages byte for byte as a recorded message stream
+ * (xdcr/record.h) instead, for `xdcr-consumer --replay.file=FILE`.
  */
 #include "cli.h"
 #include "xdcr/error.h"
 #include "xdcr/event.h"
 #include "xdcr/lsn.h"
+#include "xdcr/record.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -17,14 +21,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct tail_opts {
     const char *bootstrap;
     const char *topic;
-    long count;      /* stop after this many messages, 0 = no limit */
-    long idle_ms;    /* stop after this long without a message */
-    bool raw_values; /* also print the raw payload */
-    bool follow;     /* keep reading after the end of every partition */
+    long count;         /* stop after this many messages, 0 = no limit */
+    long idle_ms;       /* stop after this long without a message */
+    bool raw_values;    /* also print the raw payload */
+    bool follow;        /* keep reading after the end of every partition */
+    const char *record; /* write a recorded message stream here instead of JSON lines */
 } tail_opts_t;
 
 static long long mono_ms(void)
@@ -36,11 +42,14 @@ static long long mono_ms(void)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: xdcr tail --bootstrap SERVERS --topic TOPIC [--count N] [--follow]\n"
-                 "                 [--idle-ms MS] [--raw] [-X kafka.property=value]...\n"
-                 "Print every message of TOPIC (from the beginning) decoded, one JSON line each.\n"
-                 "Stops at the end of the topic, after N messages, or (with --follow) when no\n"
-                 "message arrived for MS milliseconds (default 5000).\n");
+    fprintf(out,
+            "usage: xdcr tail --bootstrap SERVERS --topic TOPIC [--count N] [--follow]\n"
+            "                 [--idle-ms MS] [--raw | --record FILE] [-X kafka.property=value]...\n"
+            "Print every message of TOPIC (from the beginning) decoded, one JSON line each.\n"
+            "Stops at the end of the topic, after N messages, or (with --follow) when no\n"
+            "message arrived for MS milliseconds (default 5000).\n"
+            "--record FILE: write the messages unchanged (headers, offsets) to FILE as a\n"
+            "recorded message stream instead, for xdcr-consumer --replay.file=FILE.\n");
 }
 
 static json_t *lsn_json(xdcr_lsn_t lsn)
@@ -216,6 +225,64 @@ static int print_message(const rd_kafka_message_t *rm, bool raw)
     return rc;
 }
 
+/* Append one message to the recording; 0, or -1 with a message on stderr. */
+static int record_message(FILE *f, const char *path, const rd_kafka_message_t *rm)
+{
+    xdcr_record_t r;
+    rd_kafka_headers_t *hdrs = NULL;
+    xdcr_error_t err;
+    size_t size, n;
+    void *buf;
+
+    memset(&r, 0, sizeof(r));
+    r.topic = rd_kafka_topic_name(rm->rkt);
+    r.topic_len = strlen(r.topic);
+    r.partition = rm->partition;
+    r.offset = rm->offset;
+    r.timestamp_ms = rd_kafka_message_timestamp(rm, NULL);
+    r.payload = rm->payload;
+    r.payload_len = rm->len;
+    if (rd_kafka_message_headers(rm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != NULL) {
+        const char *name;
+        const void *value;
+        size_t len;
+
+        while (r.nheaders < XDCR_RECORD_MAX_HEADERS &&
+               rd_kafka_header_get_all(hdrs, r.nheaders, &name, &value, &len) ==
+                   RD_KAFKA_RESP_ERR_NO_ERROR) {
+            r.headers[r.nheaders].name = name;
+            r.headers[r.nheaders].name_len = strlen(name);
+            r.headers[r.nheaders].value = value;
+            r.headers[r.nheaders].value_len = len;
+            r.nheaders++;
+        }
+        if (rd_kafka_header_cnt(hdrs) > XDCR_RECORD_MAX_HEADERS) {
+            fprintf(stderr, "xdcr tail: offset %lld has more than %d headers; not recordable\n",
+                    (long long)rm->offset, XDCR_RECORD_MAX_HEADERS);
+            return -1;
+        }
+    }
+    size = xdcr_record_size(&r);
+    buf = malloc(size);
+    if (buf == NULL) {
+        fprintf(stderr, "xdcr tail: out of memory\n");
+        return -1;
+    }
+    n = xdcr_record_encode(&r, buf, &err);
+    if (n == 0) {
+        fprintf(stderr, "xdcr tail: offset %lld: %s\n", (long long)rm->offset, err.message);
+        free(buf);
+        return -1;
+    }
+    if (fwrite(buf, 1, n, f) != n) {
+        fprintf(stderr, "xdcr tail: cannot write %s: %s\n", path, strerror(errno));
+        free(buf);
+        return -1;
+    }
+    free(buf);
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, tail_opts_t *o, rd_kafka_conf_t *conf)
 {
     static const struct option longopts[] = {{"bootstrap", required_argument, NULL, 'b'},
@@ -224,6 +291,7 @@ static int parse_args(int argc, char **argv, tail_opts_t *o, rd_kafka_conf_t *co
                                              {"idle-ms", required_argument, NULL, 'i'},
                                              {"raw", no_argument, NULL, 'r'},
                                              {"follow", no_argument, NULL, 'f'},
+                                             {"record", required_argument, NULL, 'R'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     char errbuf[256];
@@ -250,6 +318,9 @@ static int parse_args(int argc, char **argv, tail_opts_t *o, rd_kafka_conf_t *co
         case 'f':
             o->follow = true;
             break;
+        case 'R':
+            o->record = optarg;
+            break;
         case 'X': {
             char *eq = strchr(optarg, '=');
             const char *key = optarg;
@@ -275,7 +346,8 @@ static int parse_args(int argc, char **argv, tail_opts_t *o, rd_kafka_conf_t *co
             return XDCR_EXIT_USAGE;
         }
     }
-    if (o->bootstrap == NULL || o->topic == NULL || optind != argc || o->idle_ms <= 0) {
+    if (o->bootstrap == NULL || o->topic == NULL || optind != argc || o->idle_ms <= 0 ||
+        (o->record != NULL && o->raw_values)) {
         usage(stderr);
         return XDCR_EXIT_USAGE;
     }
@@ -295,11 +367,25 @@ int cli_tail(int argc, char **argv)
     int eofs = 0, nparts = 0;
     int bad = 0, status = XDCR_EXIT_RUNTIME;
     long long last = 0;
+    FILE *rec = NULL;
     int rc = parse_args(argc, argv, &o, conf);
 
     if (rc != 0) {
         rd_kafka_conf_destroy(conf);
         return rc < 0 ? XDCR_EXIT_OK : rc;
+    }
+    if (o.record != NULL) {
+        rec = fopen(o.record, "wbx"); /* never overwrite a recording */
+        if (rec == NULL ||
+            fwrite(XDCR_RECORD_MAGIC, 1, XDCR_RECORD_MAGIC_LEN, rec) != XDCR_RECORD_MAGIC_LEN) {
+            fprintf(stderr, "xdcr tail: cannot create %s: %s\n", o.record,
+                    errno == EEXIST ? "it exists (a recording is never overwritten)"
+                                    : strerror(errno));
+            if (rec != NULL)
+                fclose(rec);
+            rd_kafka_conf_destroy(conf);
+            return XDCR_EXIT_USAGE;
+        }
     }
     if (rd_kafka_conf_set(conf, "bootstrap.servers", o.bootstrap, errbuf, sizeof(errbuf)) !=
             RD_KAFKA_CONF_OK ||
@@ -355,15 +441,30 @@ int cli_tail(int argc, char **argv)
         }
         last = mono_ms();
         seen++;
-        if (print_message(rm, o.raw_values) != 0)
+        if (rec != NULL) {
+            if (record_message(rec, o.record, rm) != 0) {
+                rd_kafka_message_destroy(rm);
+                goto out;
+            }
+        } else if (print_message(rm, o.raw_values) != 0) {
             bad++;
+        }
         rd_kafka_message_destroy(rm);
     }
     fflush(stdout);
+    if (rec != NULL) {
+        if (fflush(rec) != 0 || fsync(fileno(rec)) != 0) {
+            fprintf(stderr, "xdcr tail: cannot write %s: %s\n", o.record, strerror(errno));
+            goto out;
+        }
+        fprintf(stderr, "xdcr tail: recorded %ld messages of %s in %s\n", seen, o.topic, o.record);
+    }
     status = bad == 0 ? XDCR_EXIT_OK : XDCR_EXIT_RUNTIME;
     if (bad != 0)
         fprintf(stderr, "xdcr tail: %d of %ld messages failed verification\n", bad, seen);
 out:
+    if (rec != NULL)
+        fclose(rec);
     if (parts != NULL)
         rd_kafka_topic_partition_list_destroy(parts);
     if (md != NULL)

@@ -77,6 +77,11 @@ static const xdcr_option_t cons_options[] = {
         tombstone_retention_ms, 0, NULL,
         "how long deleted keys are remembered, so that an older change arriving later does not "
         "bring a deleted row back; keep it above the longest replication delay you tolerate"),
+    OPT("replay.file", XDCR_OPT_STRING, NULL, 0, -1, replay_file, XDCR_OPT_F_FILE, NULL,
+        "apply the messages recorded in this file (`xdcr tail --record`) instead of reading "
+        "Kafka, then exit; positions, duplicate skipping and gap checks work as with Kafka, and "
+        "kafka.* is not used. For re-applying a recording and for measuring the apply engine "
+        "alone"),
     OPT("apply.multi_row", XDCR_OPT_BOOL, "true", 0, -1, multi_row, 0, NULL,
         "apply consecutive rows of one table and operation with one statement (arrays of "
         "values); false: one statement per row. Conflict resolution is always per row"),
@@ -255,7 +260,7 @@ int cons_config_load(cons_config_t *cfg, char *const *envp, int argc, char *cons
     rc = check_table_policies(cfg, err);
     if (rc != 0)
         return rc;
-    if (xdcr_kv_list_get(&cfg->kafka, "bootstrap.servers") == NULL)
+    if (xdcr_kv_list_get(&cfg->kafka, "bootstrap.servers") == NULL && cfg->replay_file == NULL)
         return xdcr_error_set(err, XDCR_ECONFIG, false,
                               "missing required configuration key \"kafka.bootstrap.servers\"");
     if (xdcr_kv_list_get(&cfg->kafka, "group.id") != NULL)

@@ -48,6 +48,7 @@ typedef struct cons_config {
     int64_t tombstone_retention_ms; /* how long deleted keys are remembered */
     int synchronous_commit;         /* CONS_SYNC_*: of the apply session */
     bool multi_row;                 /* multi-row statements */
+    char *replay_file;              /* apply this recording instead of Kafka, then exit */
     int64_t backoff_initial_ms;
     int64_t backoff_max_ms;
     int64_t drain_timeout_ms;

@@ -759,7 +759,9 @@ static int position_part(cons_t *c, cpart_t *p, int64_t *start, bool *pause, boo
                     "topic", p->topic, "error", err->message);
     if (p->pos.exists) {
         *start = p->pos.kafka_offset;
-        if (have_marks && (p->pos.kafka_offset < low || p->pos.kafka_offset > high)) {
+        /* (a replay file that ends before the stored position only holds what is applied) */
+        if (have_marks && (p->pos.kafka_offset < low ||
+                           (p->pos.kafka_offset > high && c->cfg->replay_file == NULL))) {
             char msg[XDCR_ERROR_MSG_MAX];
             halt_info_t h;
 
@@ -1734,14 +1736,20 @@ static void drain(cons_t *c)
     while (c->b.p != NULL && (c->b.p->stream.in_txn || c->b.p->discarding) &&
            mono_ms() < deadline) {
         touch(c);
-        if (!consume_one(c, c->b.p))
+        if (!consume_one(c, c->b.p)) {
+            if (cons_kafka_done(c->kafka))
+                break; /* a replay file that ends inside a transaction: nothing more comes */
             cons_kafka_poll(c->kafka, 10);
+        }
     }
     if (c->b.p != NULL) {
         if (c->b.p->stream.in_txn || c->b.p->discarding) {
             XDCR_LOG(c->lg, XDCR_LOG_WARN,
-                     "drain timeout: rolling back the open source transaction (it is read "
-                     "again at the next start)");
+                     cons_kafka_done(c->kafka)
+                         ? "the replay file ends inside a source transaction: rolling back what "
+                           "was applied of it (a longer recording applies it whole)"
+                         : "drain timeout: rolling back the open source transaction (it is read "
+                           "again at the next start)");
             rollback_batch(c, false);
         } else {
             (void)try_commit(c);
@@ -1757,6 +1765,25 @@ static void drain(cons_t *c)
     }
     cons_kafka_close(c->kafka);
     XDCR_LOG(c->lg, XDCR_LOG_INFO, "stopped");
+}
+
+/*
+ * replay.file read to its end (nothing open: the last batch is committed): exit 0, or the halt
+ * code when an origin halted on the way, so a script sees that not everything was applied.
+ */
+static int replay_finished(cons_t *c, xdcr_error_t *err)
+{
+    bool halted = false;
+
+    for (size_t i = 0; i < c->nparts; i++)
+        halted = halted || (c->parts[i]->assigned && c->parts[i]->halted);
+    XDCR_LOG_KV(c->lg, XDCR_LOG_INFO, "replay finished", "file", c->cfg->replay_file, "result",
+                halted ? "an origin halted" : "everything applied");
+    drain(c);
+    if (halted)
+        return xdcr_error_set(err, c->last_halt_code, false,
+                              "replay finished with a halted origin (see the error above)");
+    return 0;
 }
 
 int cons_run(cons_t *c, xdcr_error_t *err)
@@ -1850,6 +1877,8 @@ int cons_run(cons_t *c, xdcr_error_t *err)
             p = c->b.p;
             if (consume_one(c, p))
                 continue;
+            if (cons_kafka_done(c->kafka))
+                return replay_finished(c, err);
             if (!p->stream.in_txn && !p->discarding &&
                 now - c->b.opened_ms >= c->cfg->batch_max_delay_ms) {
                 (void)try_commit(c);
@@ -1866,6 +1895,8 @@ int cons_run(cons_t *c, xdcr_error_t *err)
         }
         p = next_ready(c);
         if (p == NULL) {
+            if (cons_kafka_done(c->kafka))
+                return replay_finished(c, err);
             cons_kafka_poll(c->kafka, 10);
             continue;
         }
@@ -1921,7 +1952,9 @@ cons_t *cons_new(const cons_env_t *env, xdcr_error_t *err)
         goto fail;
     }
     c->kafka =
-        cons_kafka_new(&c->cfg->kafka, c->cfg->group_id, on_assign, on_revoke, c, c->lg, err);
+        c->cfg->replay_file != NULL
+            ? cons_kafka_new_replay(c->cfg->replay_file, on_assign, on_revoke, c, c->lg, err)
+            : cons_kafka_new(&c->cfg->kafka, c->cfg->group_id, on_assign, on_revoke, c, c->lg, err);
     if (c->kafka == NULL)
         goto fail;
     return c;

@@ -5,6 +5,7 @@
  */
 #include "kafka_consumer.h"
 
+#include "replay.h"
 #include "xdcr/event.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct kpart {
@@ -35,10 +37,11 @@ struct cons_kafka {
     kpart_t *parts;
     size_t nparts, cap;
     bool closed;
-    int brokers_up;       /* from the last statistics: brokers in state UP, -1 unknown */
-    int wake[2];          /* pipe librdkafka writes to when a watched queue gets a message */
-    rd_kafka_queue_t *cq; /* the consumer group queue (rebalances, errors), or NULL */
-    char last_error[256]; /* last error reported by librdkafka, "" none */
+    int brokers_up;        /* from the last statistics: brokers in state UP, -1 unknown */
+    int wake[2];           /* pipe librdkafka writes to when a watched queue gets a message */
+    rd_kafka_queue_t *cq;  /* the consumer group queue (rebalances, errors), or NULL */
+    char last_error[256];  /* last error reported by librdkafka, "" none */
+    cons_replay_t *replay; /* replay.file: messages from a recording, no librdkafka at all */
 };
 
 /*
@@ -415,8 +418,33 @@ fail:
     return NULL;
 }
 
+cons_kafka_t *cons_kafka_new_replay(const char *path, cons_assign_fn on_assign,
+                                    cons_revoke_fn on_revoke, void *ctx, const xdcr_log_t *lg,
+                                    xdcr_error_t *err)
+{
+    cons_kafka_t *k = calloc(1, sizeof(*k));
+
+    if (k == NULL) {
+        xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
+        return NULL;
+    }
+    k->lg = lg;
+    k->brokers_up = -1;
+    k->wake[0] = k->wake[1] = -1;
+    k->replay = cons_replay_open(path, on_assign, on_revoke, ctx, lg, err);
+    if (k->replay == NULL) {
+        free(k);
+        return NULL;
+    }
+    return k;
+}
+
 void cons_kafka_close(cons_kafka_t *k)
 {
+    if (k != NULL && k->replay != NULL) {
+        cons_replay_close(k->replay);
+        return;
+    }
     if (k == NULL || k->rk == NULL || k->closed)
         return;
     k->closed = true;
@@ -425,6 +453,10 @@ void cons_kafka_close(cons_kafka_t *k)
 
 void cons_kafka_free(cons_kafka_t *k)
 {
+    if (k != NULL && k->replay != NULL) {
+        cons_replay_free(k->replay);
+        k->replay = NULL;
+    }
     if (k == NULL)
         return;
     cons_kafka_close(k);
@@ -445,6 +477,8 @@ void cons_kafka_free(cons_kafka_t *k)
 
 int cons_kafka_subscribe(cons_kafka_t *k, char *const *topics, size_t n, xdcr_error_t *err)
 {
+    if (k->replay != NULL)
+        return cons_replay_subscribe(k->replay, topics, n, err);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
     rd_kafka_resp_err_t rc;
 
@@ -462,6 +496,16 @@ int cons_kafka_subscribe(cons_kafka_t *k, char *const *topics, size_t n, xdcr_er
 
 void cons_kafka_poll(cons_kafka_t *k, int timeout_ms)
 {
+    if (k->replay != NULL) {
+        cons_replay_poll(k->replay);
+        if (timeout_ms > 0 && !cons_replay_done(k->replay)) {
+            /* waiting for a retry: the file has no news, just do not spin */
+            struct timespec ts = {0, (long)(timeout_ms < 50 ? timeout_ms : 50) * 1000000L};
+
+            (void)nanosleep(&ts, NULL);
+        }
+        return;
+    }
     rd_kafka_message_t *m;
 
     /* the main queue: error and statistics callbacks */
@@ -497,15 +541,18 @@ void cons_kafka_poll(cons_kafka_t *k, int timeout_ms)
 
 bool cons_kafka_has_data(cons_kafka_t *k, const char *topic, int32_t partition)
 {
+    if (k->replay != NULL)
+        return cons_replay_has_data(k->replay, topic, partition);
     kpart_t *p = find_part(k, topic, partition);
 
     return p != NULL && rd_kafka_queue_length(p->q) > 0;
 }
 
+const char *const cons_hdr_names[CONS_HDR_N] = {XDCR_HDR_ORIGIN, XDCR_HDR_SEQ, XDCR_HDR_FORMAT,
+                                                XDCR_HDR_CRC, XDCR_HDR_TYPE};
+
 static void fill_headers(rd_kafka_message_t *rkm, cons_kmsg_t *m)
 {
-    static const char *const names[CONS_HDR_N] = {XDCR_HDR_ORIGIN, XDCR_HDR_SEQ, XDCR_HDR_FORMAT,
-                                                  XDCR_HDR_CRC, XDCR_HDR_TYPE};
     rd_kafka_headers_t *hdrs = NULL;
 
     if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || hdrs == NULL)
@@ -515,7 +562,8 @@ static void fill_headers(rd_kafka_message_t *rkm, cons_kmsg_t *m)
         size_t len = 0;
 
         /* the last value wins, as in every other Kafka client */
-        if (rd_kafka_header_get_last(hdrs, names[i], &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        if (rd_kafka_header_get_last(hdrs, cons_hdr_names[i], &v, &len) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
             v != NULL) {
             m->hdr[i] = v;
             m->hdr_len[i] = len;
@@ -525,6 +573,8 @@ static void fill_headers(rd_kafka_message_t *rkm, cons_kmsg_t *m)
 
 int cons_kafka_consume(cons_kafka_t *k, const char *topic, int32_t partition, cons_kmsg_t *m)
 {
+    if (k->replay != NULL)
+        return cons_replay_consume(k->replay, topic, partition, m);
     kpart_t *p = find_part(k, topic, partition);
     rd_kafka_message_t *rkm;
 
@@ -571,6 +621,8 @@ void cons_kafka_release(cons_kmsg_t *m)
 int cons_kafka_seek(cons_kafka_t *k, const char *topic, int32_t partition, int64_t offset,
                     xdcr_error_t *err)
 {
+    if (k->replay != NULL)
+        return cons_replay_seek(k->replay, topic, partition, offset, err);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_error_t *error;
     int rc = 0;
@@ -595,6 +647,8 @@ int cons_kafka_seek(cons_kafka_t *k, const char *topic, int32_t partition, int64
 int cons_kafka_pause(cons_kafka_t *k, const char *topic, int32_t partition, bool pause,
                      xdcr_error_t *err)
 {
+    if (k->replay != NULL)
+        return cons_replay_pause(k->replay, topic, partition, pause, err);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t rc;
 
@@ -621,6 +675,8 @@ int cons_kafka_pause(cons_kafka_t *k, const char *topic, int32_t partition, bool
 int cons_kafka_watermarks(cons_kafka_t *k, const char *topic, int32_t partition, int timeout_ms,
                           int64_t *low, int64_t *high, xdcr_error_t *err)
 {
+    if (k->replay != NULL)
+        return cons_replay_watermarks(k->replay, topic, partition, low, high, err);
     rd_kafka_resp_err_t rc =
         rd_kafka_query_watermark_offsets(k->rk, topic, partition, low, high, timeout_ms);
 
@@ -633,6 +689,8 @@ int cons_kafka_watermarks(cons_kafka_t *k, const char *topic, int32_t partition,
 void cons_kafka_commit(cons_kafka_t *k, const char *topic, int32_t partition, int64_t next_offset,
                        bool async)
 {
+    if (k->replay != NULL)
+        return; /* nothing to commit to */
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t rc;
 
@@ -649,6 +707,12 @@ void cons_kafka_commit(cons_kafka_t *k, const char *topic, int32_t partition, in
 int64_t cons_kafka_high_watermark(cons_kafka_t *k, const char *topic, int32_t partition,
                                   int64_t now_ms)
 {
+    if (k->replay != NULL) {
+        int64_t lo, hi;
+        xdcr_error_t e;
+
+        return cons_replay_watermarks(k->replay, topic, partition, &lo, &hi, &e) == 0 ? hi : -1;
+    }
     kpart_t *p = find_part(k, topic, partition);
     int64_t low = -1, high = -1;
     rd_kafka_resp_err_t rc;
@@ -672,6 +736,11 @@ int64_t cons_kafka_high_watermark(cons_kafka_t *k, const char *topic, int32_t pa
         }
     }
     return p->high;
+}
+
+bool cons_kafka_done(const cons_kafka_t *k)
+{
+    return k->replay != NULL && cons_replay_done(k->replay);
 }
 
 bool cons_kafka_is_up(const cons_kafka_t *k)

@@ -40,6 +40,8 @@ typedef void (*cons_assign_fn)(void *ctx, cons_tp_t *tps, size_t n);
 typedef void (*cons_revoke_fn)(void *ctx, const cons_tp_t *tps, size_t n);
 
 enum { CONS_HDR_ORIGIN, CONS_HDR_SEQ, CONS_HDR_FORMAT, CONS_HDR_CRC, CONS_HDR_TYPE, CONS_HDR_N };
+/* The header name of each CONS_HDR_* (XDCR_HDR_* of xdcr/event.h). */
+extern const char *const cons_hdr_names[CONS_HDR_N];
 
 /* One received message or partition error; borrowed until cons_kafka_release(). */
 typedef struct cons_kmsg {
@@ -67,6 +69,16 @@ int cons_kafka_check_config(const xdcr_kv_list_t *kafka, const char *group_id, x
 cons_kafka_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id,
                              cons_assign_fn on_assign, cons_revoke_fn on_revoke, void *ctx,
                              const xdcr_log_t *lg, xdcr_error_t *err);
+/*
+ * The same interface over a recorded message stream (replay.file, see replay.h): no broker,
+ * every subscribed partition of the file is assigned at the first poll, commits go nowhere.
+ */
+cons_kafka_t *cons_kafka_new_replay(const char *path, cons_assign_fn on_assign,
+                                    cons_revoke_fn on_revoke, void *ctx, const xdcr_log_t *lg,
+                                    xdcr_error_t *err);
+/* Replay only: every assigned partition is paused or read to its end (always false for Kafka). */
+bool cons_kafka_done(const cons_kafka_t *k);
+
 /* Leaves the group (revoking partitions through the callback) and destroys. NULL-safe. */
 void cons_kafka_free(cons_kafka_t *k);
 /* Leave the group now; the callbacks run from here. */

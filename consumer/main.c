@@ -116,7 +116,7 @@ int main(int argc, char **argv)
         printf("xdcr-consumer %s\n", XDCR_VERSION);
         goto out;
     }
-    if (rc == 0)
+    if (rc == 0 && cfg.replay_file == NULL)
         rc = cons_kafka_check_config(&cfg.kafka, cfg.group_id, &err);
     if (rc == 0 && cfg.pg_password_file != NULL)
         rc = xdcr_read_secret_file(cfg.pg_password_file, &password, &err);
