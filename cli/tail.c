@@ -394,7 +394,10 @@ int cli_tail(int argc, char **argv)
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errbuf, sizeof(errbuf)) !=
             RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "enable.partition.eof", "true", errbuf, sizeof(errbuf)) !=
-            RD_KAFKA_CONF_OK) {
+            RD_KAFKA_CONF_OK ||
+        /* recording: a message that retention removed under us is an error, never skipped */
+        (o.record != NULL && rd_kafka_conf_set(conf, "auto.offset.reset", "error", errbuf,
+                                               sizeof(errbuf)) != RD_KAFKA_CONF_OK)) {
         fprintf(stderr, "xdcr tail: %s\n", errbuf);
         rd_kafka_conf_destroy(conf);
         return XDCR_EXIT_USAGE;
@@ -434,6 +437,13 @@ int cli_tail(int argc, char **argv)
 
             if (!eof)
                 fprintf(stderr, "xdcr tail: %s\n", rd_kafka_message_errstr(rm));
+            if (!eof && rec != NULL) {
+                /* a recording with a hole would replay as if complete up to it */
+                fprintf(stderr, "xdcr tail: the recording %s is incomplete (%s)\n", o.record,
+                        rd_kafka_err2name(rm->err));
+                rd_kafka_message_destroy(rm);
+                goto out;
+            }
             rd_kafka_message_destroy(rm);
             if (eof && !o.follow && ++eofs >= nparts)
                 break;

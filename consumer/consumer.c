@@ -53,8 +53,13 @@ typedef struct cpart {
     bool have_identity;      /* source system id and timeline known (working) */
     uint64_t sysid;
     uint32_t timeline;
-    int64_t next_offset;   /* offset after the last message consumed; -1 when unknown */
-    int64_t isolate_until; /* -1, or: one source transaction per batch up to this offset */
+    int64_t next_offset;      /* offset after the last message consumed; -1 when unknown */
+    xdcr_lsn_t skipped_ahead; /* highest seq skipped because an earlier message was missing */
+    int64_t ahead_offset;     /* replay: where to read again for the first such message not yet
+                                 made up for; positions stay there, so a fuller recording
+                                 applies it */
+    int64_t boundary_offset;  /* replay: after the last message that left no transaction open */
+    int64_t isolate_until;    /* -1, or: one source transaction per batch up to this offset */
 
     bool halted;
     int halt_code;
@@ -371,6 +376,8 @@ static cpart_t *get_part(cons_t *c, const char *topic, int32_t partition)
     p->m = &c->om[oi];
     p->next_offset = -1;
     p->isolate_until = -1;
+    p->ahead_offset = -1;
+    p->boundary_offset = -1;
     c->parts[c->nparts++] = p;
     return p;
 }
@@ -495,7 +502,8 @@ static void position_write(const cons_t *c, cons_pos_write_t *w)
     w->partition = p->partition;
     w->seq = p->stream.applied;
     w->commit_time_us = b->commit_time_us;
-    w->kafka_offset = p->next_offset;
+    w->kafka_offset =
+        p->ahead_offset >= 0 && p->ahead_offset < p->next_offset ? p->ahead_offset : p->next_offset;
     w->has_identity = p->have_identity;
     w->sysid = p->sysid;
     w->timeline = p->timeline;
@@ -1441,6 +1449,17 @@ static void process(cons_t *c, cpart_t *p, cons_kmsg_t *km)
         count_skip(c, v.action);
         if (v.action != CONS_STREAM_DUPLICATE) {
             char off[24], prev[XDCR_LSN_STRLEN], a[XDCR_LSN_STRLEN];
+            xdcr_lsn_t key = sm.seq != 0 ? sm.seq : sm.commit_lsn;
+
+            /* normally delivered again by the forwarder's re-stream; a replay checks at its end */
+            if (key > p->skipped_ahead)
+                p->skipped_ahead = key;
+            /* (from the last transaction boundary: the missing message may be at any offset
+               after it, also a part of a transaction whose first parts were read) */
+            if (c->cfg->replay_file != NULL && p->ahead_offset < 0)
+                p->ahead_offset = p->boundary_offset >= 0    ? p->boundary_offset
+                                  : p->pos.kafka_offset >= 0 ? p->pos.kafka_offset
+                                                             : km->offset;
 
             snprintf(off, sizeof(off), "%" PRId64, km->offset);
             XDCR_LOG_KV(c->lg, XDCR_LOG_DEBUG,
@@ -1455,6 +1474,10 @@ static void process(cons_t *c, cpart_t *p, cons_kmsg_t *km)
         break;
     }
     cons_stream_advance(&p->stream, &sm, &v);
+    if (p->ahead_offset >= 0 && p->skipped_ahead <= p->stream.applied)
+        p->ahead_offset = -1; /* the skipped messages came again later in the file */
+    if (!p->stream.in_txn && p->ahead_offset < 0)
+        p->boundary_offset = km->offset + 1;
     if (ended_discard)
         p->discarding = false;
     p->next_offset = km->offset + 1;
@@ -1774,15 +1797,36 @@ static void drain(cons_t *c)
 static int replay_finished(cons_t *c, xdcr_error_t *err)
 {
     bool halted = false;
+    cpart_t *missing = NULL;
 
     for (size_t i = 0; i < c->nparts; i++)
-        halted = halted || (c->parts[i]->assigned && c->parts[i]->halted);
+        halted = halted || c->parts[i]->halted;
+    drain(c); /* commits what is complete; leaving "the group" clears the halt flags */
+    for (size_t i = 0; i < c->nparts; i++) {
+        cpart_t *p = c->parts[i];
+
+        /* skipped for a missing earlier message, and no later message of the file brought it */
+        if (p->skipped_ahead > p->stream.applied && missing == NULL)
+            missing = p;
+    }
     XDCR_LOG_KV(c->lg, XDCR_LOG_INFO, "replay finished", "file", c->cfg->replay_file, "result",
-                halted ? "an origin halted" : "everything applied");
-    drain(c);
+                halted            ? "an origin halted"
+                : missing != NULL ? "the recording misses messages"
+                                  : "everything applied");
     if (halted)
         return xdcr_error_set(err, c->last_halt_code, false,
                               "replay finished with a halted origin (see the error above)");
+    if (missing != NULL) {
+        char a[XDCR_LSN_STRLEN], s[XDCR_LSN_STRLEN];
+
+        return xdcr_error_set(err, XDCR_EGAP, false,
+                              "the recording misses messages of origin %s: changes up to seq %s "
+                              "were skipped because an earlier message of their stream is not in "
+                              "the file; applied up to %s (record the topic again, from before "
+                              "the gap)",
+                              missing->origin, lsn_str(missing->skipped_ahead, s),
+                              lsn_str(missing->stream.applied, a));
+    }
     return 0;
 }
 
