@@ -7,7 +7,7 @@
 # COPY) and the micro-benchmarks. Prints a side-by-side table and writes RESULTS.md.
 #
 #   bench/run.sh [--quick] [--reps N] [--workloads W1,W2,W3] [--systems native,xdcr]
-#                [--modes e2e,catchup] [--no-ceilings] [--no-micro] [--no-build]
+#                [--modes e2e,catchup,replay] [--no-ceilings] [--no-micro] [--no-build]
 #                [--results FILE]
 #
 # --quick: workloads 10x smaller (a smoke run, a few minutes); results go to
@@ -22,7 +22,7 @@ QUICK=0
 REPS=3
 WORKLOADS="W1,W2,W3"
 SYSTEMS="native,xdcr"
-MODES="e2e,catchup"
+MODES="e2e,catchup,replay"
 CEILINGS=1
 MICRO=1
 BUILD=1
@@ -236,10 +236,15 @@ done
 for w in "${W_LIST[@]}"; do
     [[ "$w" =~ ^W[123]$ ]] || h_fail "unknown workload $w"
     for m in "${M_LIST[@]}"; do
-        [[ "$m" == e2e || "$m" == catchup ]] || h_fail "unknown mode $m"
+        [[ "$m" == e2e || "$m" == catchup || "$m" == replay ]] || h_fail "unknown mode $m"
         for ((rep = 1; rep <= REPS; rep++)); do
             for s in "${S_RUN[@]}"; do
-                bench_run_one "$w" "$s" "$m" "$rep"
+                if [[ "$m" == replay ]]; then
+                    # xdcr only: its apply engine on a recorded stream, no broker
+                    [[ "$s" != xdcr ]] || xdcr_replay_run "$w" "$rep"
+                else
+                    bench_run_one "$w" "$s" "$m" "$rep"
+                fi
             done
         done
     done

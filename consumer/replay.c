@@ -42,7 +42,11 @@ struct cons_replay {
     rpart_t *parts;
     size_t nparts;
     bool subscribed, assigned, closed;
+    size_t released; /* the mapping before this is given back to the page cache */
 };
+
+/* give back what every partition has read past, so the file does not sit in our RSS */
+#define RELEASE_STEP ((size_t)8 << 20)
 
 static rpart_t *find(const cons_replay_t *r, const char *topic, size_t topic_len, int32_t partition)
 {
@@ -151,7 +155,17 @@ static int load(cons_replay_t *r, xdcr_error_t *err)
         if (index_record(r, &rec, pos, nrec, err) != 0)
             return err->code;
         pos += (size_t)n;
+        if (pos - r->released >= RELEASE_STEP) {
+            /* checked: out of our RSS (it stays in the page cache for the apply) */
+            size_t upto = pos - pos % (size_t)sysconf(_SC_PAGESIZE);
+
+            (void)madvise(r->data + r->released, upto - r->released, MADV_DONTNEED);
+            r->released = upto;
+        }
     }
+    if (r->len > 0)
+        (void)madvise(r->data, r->len, MADV_DONTNEED);
+    r->released = 0;
     {
         char recs[24], parts[24];
 
@@ -304,6 +318,30 @@ bool cons_replay_has_data(cons_replay_t *r, const char *topic, int32_t partition
     return p != NULL && p->assigned && !p->paused && p->next < p->n;
 }
 
+/*
+ * Drop the pages every partition has read past (MADV_DONTNEED on a read-only private file
+ * mapping: a later access, e.g. a seek back after a failed batch, reads them from the file
+ * again). The message handed out last stays mapped.
+ */
+static void release_read(cons_replay_t *r)
+{
+    size_t low = r->len, page = (size_t)sysconf(_SC_PAGESIZE);
+
+    for (size_t i = 0; i < r->nparts; i++) {
+        const rpart_t *p = &r->parts[i];
+
+        if (p->assigned && p->next < p->n && p->next > 0 && p->e[p->next - 1].pos < low)
+            low = p->e[p->next - 1].pos;
+        else if (p->assigned && p->next == 0 && p->n > 0 && p->e[0].pos < low)
+            low = p->e[0].pos;
+    }
+    if (low == r->len || low < r->released + RELEASE_STEP)
+        return;
+    low -= low % page;
+    if (low > r->released && madvise(r->data + r->released, low - r->released, MADV_DONTNEED) == 0)
+        r->released = low;
+}
+
 int cons_replay_consume(cons_replay_t *r, const char *topic, int32_t partition, cons_kmsg_t *m)
 {
     rpart_t *p = find_sz(r, topic, partition);
@@ -319,6 +357,7 @@ int cons_replay_consume(cons_replay_t *r, const char *topic, int32_t partition, 
     if (xdcr_record_decode(r->data + p->e[p->next].pos, r->len - p->e[p->next].pos, &rec, &e) < 0)
         return 0;
     p->next++;
+    release_read(r);
     m->topic = p->topic;
     m->partition = p->partition;
     m->offset = rec.offset;

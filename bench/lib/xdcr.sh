@@ -206,3 +206,111 @@ xdcr_teardown() {
     # the slot, the publication, the consumer's schema and replication origin: bench_reset
     # (bench_drop_replication) removes them before the next run
 }
+
+# ---- replay: the apply engine alone ------------------------------------------------------------
+
+# the recorder must stay within the mock broker's retention (about 5 MiB per partition) while
+# the forwarder publishes at full speed: big fetches, answered at once
+XDCR_RECORD_FETCH=(-X fetch.wait.max.ms=1 -X max.partition.fetch.bytes=67108864
+    -X fetch.max.bytes=134217728 -X queued.min.messages=1000000)
+
+xdcr_slot_confirmed() { # LSN
+    [[ "$(b_sql src "SELECT confirmed_flush_lsn >= '$1' FROM pg_replication_slots WHERE slot_name = 'xdcr_east'")" == t ]]
+}
+
+# xdcr_replay_run W REP : the consumer's apply engine without a broker. The forwarder publishes
+# the workload (no consumer) while `xdcr tail --record` copies the topic to a file; then
+# `xdcr-consumer --replay.file` applies the file into dst, which still holds the preload only.
+# rate = rows / replay wall time (process start to exit, the file check included); the contents
+# are compared by checksum. Bounded by PostgreSQL and the consumer only: neither the mock
+# broker's retention nor its fetch behaviour is involved in the timed part.
+xdcr_replay_run() {
+    local w=$1 rep=$2 rows tag rec t0 t1 secs rc=0 lsn cpu cpu_u cpu_s rss cmp log
+    tag="$w-replay-$rep"
+    rec="$H_DIR/$tag.rec"
+    BENCH_SYS=xdcr
+    rows=$(bench_workload_rows "$w")
+    b_note "run $w xdcr replay rep $rep ($rows rows)"
+    bench_reset "$w"
+    XDCR_TAG=$tag
+    XDCR_STARTS=1
+    XDCR_CONS_NAME=""
+    XDCR_FWD_NAME="fwd-$tag-1"
+    b_sql src "CREATE PUBLICATION xdcr_east FOR TABLE bench_items, bench_marker" >/dev/null
+    H_QUIET=1 h_broker_start --brokers 1 --topic xdcr.east.changes:1
+    xdcr_write_confs
+    b_cmd "xdcr replay (the apply engine alone)" "# record: the forwarder as above, no consumer
+xdcr tail --bootstrap <dev broker> --topic xdcr.east.changes --follow --idle-ms 3000 --record W.rec ${XDCR_RECORD_FETCH[*]}
+# replay into the target (preload only), timed
+xdcr-consumer --config cons.conf --replay.file=W.rec"
+    H_QUIET=1 h_daemon_start "$XDCR_FWD_NAME" "$BENCH_FWD_BIN" --config "$H_DIR/fwd.conf"
+    if ! b_wait 60 xdcr_slot_active; then
+        b_finding "$w xdcr replay rep $rep: the forwarder did not stream within 60 s"
+        b_record "$w" xdcr replay "$rep" status setup-failed
+        xdcr_teardown
+        return 0
+    fi
+    rm -f "$rec"
+    H_QUIET=1 h_daemon_start "rec-$tag" "$XDCR_BUILD_DIR/cli/xdcr" tail \
+        --bootstrap "$H_BROKER_BOOTSTRAP" --topic xdcr.east.changes --follow --idle-ms 3000 \
+        --record "$rec" "${XDCR_RECORD_FETCH[@]}"
+    if ! bench_workload_run "$w" "$H_DIR/workload.log"; then
+        b_finding "$w xdcr replay rep $rep: the workload failed: $(tail -n 3 "$H_DIR/workload.log")"
+        b_record "$w" xdcr replay "$rep" status workload-failed
+        h_daemon_stop "rec-$tag" >/dev/null
+        xdcr_teardown
+        return 0
+    fi
+    bench_mark_next
+    bench_mark_set "$BENCH_MARK"
+    lsn=$(b_sql src "SELECT pg_current_wal_lsn()")
+    if ! b_wait "$(bench_timeout "$rows")" xdcr_slot_confirmed "$lsn"; then
+        b_finding "$w xdcr replay rep $rep: the forwarder did not confirm the workload"
+        b_record "$w" xdcr replay "$rep" status timeout
+        h_daemon_stop "rec-$tag" >/dev/null
+        xdcr_teardown
+        return 0
+    fi
+    # no more progress marks: the recorder ends 3 s after the last message
+    h_daemon_stop "$XDCR_FWD_NAME" >/dev/null
+    h_daemon_wait "rec-$tag" 600 >/dev/null
+    if [[ "$H_LAST_EXIT" != 0 ]]; then
+        b_finding "$w xdcr replay rep $rep: the recording failed (the mock broker's retention?): $(tail -n 2 "$(h_daemon_log "rec-$tag")")"
+        b_record "$w" xdcr replay "$rep" status record-failed
+        xdcr_teardown
+        rm -f "$rec"
+        return 0
+    fi
+    b_record "$w" xdcr replay "$rep" file_bytes "$(stat -c %s "$rec")"
+    # the file is read from the page cache, as a consumer reads a hot Kafka partition
+    cat "$rec" >/dev/null
+    t0=$(b_now)
+    log="$H_DIR/logs/cons-$tag-replay.log" # (xdcr_teardown keeps cons-<tag>-*.log)
+    /usr/bin/time -f '%U %S %M' -o "$H_DIR/replay.time" "$BENCH_CONS_BIN" \
+        --config "$H_DIR/cons.conf" "--replay.file=$rec" >"$log" 2>&1 || rc=$?
+    t1=$(b_now)
+    if ((rc != 0)); then
+        b_finding "$w xdcr replay rep $rep: the replay exited with status $rc: $(grep -h 'level=error\|exiting' "$log" | tail -n 1)"
+        b_record "$w" xdcr replay "$rep" status failed
+        xdcr_teardown
+        rm -f "$rec"
+        return 0
+    fi
+    secs=$(b_elapsed "$t0" "$t1")
+    read -r cpu_u cpu_s rss <"$H_DIR/replay.time" || true
+    cpu=$(awk -v a="${cpu_u:-0}" -v b="${cpu_s:-0}" 'BEGIN { printf "%.3f", a + b }')
+    b_record "$w" xdcr replay "$rep" rows "$rows"
+    b_record "$w" xdcr replay "$rep" seconds "$secs"
+    b_record "$w" xdcr replay "$rep" rate "$(b_rate "$rows" "$secs")"
+    b_record "$w" xdcr replay "$rep" cpu_consumer "$cpu"
+    [[ -z "${rss:-}" ]] || b_record "$w" xdcr replay "$rep" rss_kb_consumer "$rss"
+    if cmp=$(bench_compare); then
+        b_record "$w" xdcr replay "$rep" status ok
+        h_pass "$w xdcr replay rep $rep: $(b_rate "$rows" "$secs") rows/s, contents equal (${cmp%% |*})"
+    else
+        b_finding "$w xdcr replay rep $rep: contents differ after the replay: $cmp"
+        b_record "$w" xdcr replay "$rep" status mismatch
+    fi
+    xdcr_teardown
+    rm -f "$rec"
+}
