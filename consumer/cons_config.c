@@ -77,6 +77,10 @@ static const xdcr_option_t cons_options[] = {
         tombstone_retention_ms, 0, NULL,
         "how long deleted keys are remembered, so that an older change arriving later does not "
         "bring a deleted row back; keep it above the longest replication delay you tolerate"),
+    OPT("apply.copy_min_rows", XDCR_OPT_INT, "500", 0, 5000, copy_min_rows, 0, NULL,
+        "one-way: consecutive inserts into one table, at least this many, go by COPY (under a "
+        "savepoint; a row that exists already makes them go by the upsert statement instead, "
+        "same effect); 0: never. Rows are grouped up to 5000"),
     OPT("replay.file", XDCR_OPT_STRING, NULL, 0, -1, replay_file, XDCR_OPT_F_FILE, NULL,
         "apply the messages recorded in this file (`xdcr tail --record`) instead of reading "
         "Kafka, then exit; positions, duplicate skipping and gap checks work as with Kafka, and "

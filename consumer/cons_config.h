@@ -49,6 +49,7 @@ typedef struct cons_config {
     int synchronous_commit;         /* CONS_SYNC_*: of the apply session */
     bool multi_row;                 /* multi-row statements */
     char *replay_file;              /* apply this recording instead of Kafka, then exit */
+    int64_t copy_min_rows;          /* insert groups at least this big go by COPY; 0 never */
     int64_t backoff_initial_ms;
     int64_t backoff_max_ms;
     int64_t drain_timeout_ms;

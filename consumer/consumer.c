@@ -36,6 +36,7 @@ typedef struct omet {
     xdcr_series_t *missing[2], *dead_letters, *halted, *applied_seq, *retries, *errors[EK_N];
     xdcr_series_t *apply_delay;
     xdcr_series_t *conflicts[CONS_CONFLICT_KINDS][2]; /* [kind][0 kept local, 1 applied] */
+    xdcr_series_t *copies[2];                         /* COPY groups: [0] copied, [1] upserted */
 } omet_t;
 
 /* One assigned (or once assigned) partition of a remote origin's topic. */
@@ -231,7 +232,8 @@ static int register_metrics(cons_t *c, xdcr_error_t *err)
                                            1,     2.5,    5,     10,   30,    60,   120, 300,  600};
     xdcr_metrics_t *m = c->env.metrics;
     static const char *const l_conflict[] = {"origin", "kind", "resolution", NULL};
-    xdcr_metric_t *f[16];
+    static const char *const l_result[] = {"origin", "result", NULL};
+    xdcr_metric_t *f[17];
 
     f[0] = xdcr_metrics_register(m, "xdcr_consumer_transactions_applied_total",
                                  "Source transactions applied to the target.", XDCR_METRIC_COUNTER,
@@ -283,8 +285,13 @@ static int register_metrics(cons_t *c, xdcr_error_t *err)
         "Active-active conflicts found while applying, by kind and resolution (apply_remote: "
         "the remote change was applied, keep_local: it was not).",
         XDCR_METRIC_COUNTER, l_conflict, NULL, 0, err);
-    f[15] = NULL;
-    for (int i = 0; i < 15; i++)
+    f[15] = xdcr_metrics_register(
+        m, "xdcr_consumer_copy_groups_total",
+        "One-way: groups of inserts applied by COPY (copied), or that found a row already there "
+        "and were applied by the upsert statement instead (upserted).",
+        XDCR_METRIC_COUNTER, l_result, NULL, 0, err);
+    f[16] = NULL;
+    for (int i = 0; i < 16; i++)
         if (f[i] == NULL)
             return err->code != 0 ? err->code
                                   : xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
@@ -320,6 +327,11 @@ static int register_metrics(cons_t *c, xdcr_error_t *err)
         lv[1] = "delete";
         om->missing[1] = xdcr_metric_series(f[7], lv);
         ok = ok && om->missing[0] && om->missing[1];
+        lv[1] = "copied";
+        om->copies[0] = xdcr_metric_series(f[15], lv);
+        lv[1] = "upserted";
+        om->copies[1] = xdcr_metric_series(f[15], lv);
+        ok = ok && om->copies[0] && om->copies[1];
         for (int i = 0; i < EK_N; i++) {
             lv[1] = error_kinds[i];
             om->errors[i] = xdcr_metric_series(f[8], lv);
@@ -569,6 +581,8 @@ static int commit_batch(cons_t *c, xdcr_error_t *err)
     xdcr_series_inc(p->m->rows[OP_TRUNCATE], (double)st.truncates);
     xdcr_series_inc(p->m->missing[0], (double)st.missing_updates);
     xdcr_series_inc(p->m->missing[1], (double)st.missing_deletes);
+    xdcr_series_inc(p->m->copies[0], (double)st.copies);
+    xdcr_series_inc(p->m->copies[1], (double)st.copy_fallbacks);
     for (int k = 0; k < CONS_CONFLICT_KINDS; k++)
         for (int r = 0; r < 2; r++)
             if (st.conflicts[k][r] > 0 && p->m->conflicts[k][r] != NULL)
@@ -1986,6 +2000,7 @@ cons_t *cons_new(const cons_env_t *env, xdcr_error_t *err)
     po.conflict_policy = cons_policy_names[c->cfg->conflict_policy];
     po.table_policies = c->cfg->table_policies;
     po.multi_row = c->cfg->multi_row;
+    po.copy_min_rows = c->cfg->multi_row ? (uint32_t)c->cfg->copy_min_rows : 0;
     po.async_commit = c->cfg->synchronous_commit == CONS_SYNC_OFF ||
                       (c->cfg->synchronous_commit == CONS_SYNC_AUTO && c->cfg->per_txn_commit);
     po.tick = pg_tick;

@@ -86,8 +86,8 @@ typedef struct px {
  * multi-row statement (or the single-row one when there is only one). Values are copied into
  * an arena; a key seen twice ends the group first, so no statement touches a row twice.
  */
-#define GROUP_MAX_ROWS 1000
-#define GROUP_KEY_SLOTS 4096 /* a power of two, at least twice GROUP_MAX_ROWS */
+#define GROUP_MAX_ROWS 5000
+#define GROUP_KEY_SLOTS 16384 /* a power of two, at least twice GROUP_MAX_ROWS */
 _Static_assert(GROUP_KEY_SLOTS >= 2 * GROUP_MAX_ROWS &&
                    (GROUP_KEY_SLOTS & (GROUP_KEY_SLOTS - 1)) == 0,
                "group key table too small");
@@ -127,11 +127,13 @@ typedef struct turn {
 struct cons_pg {
     char *conninfo, *password, *schema, *own_origin;
     bool replica_role, truncate_ignore, async_commit;
-    bool multi_row;       /* group rows into multi-row statements */
-    bool active_active;   /* resolve conflicts (policy per table) */
-    char *policy;         /* the default conflict policy */
-    char *table_policies; /* "schema.table=policy,..." */
-    char rtime[40];       /* the change being applied: source commit time, origin, seq */
+    bool multi_row;         /* group rows into multi-row statements */
+    uint32_t copy_min_rows; /* insert groups at least this big go by COPY; 0: never */
+    sql_buf_t copybuf;      /* COPY data being sent */
+    bool active_active;     /* resolve conflicts (policy per table) */
+    char *policy;           /* the default conflict policy */
+    char *table_policies;   /* "schema.table=policy,..." */
+    char rtime[40];         /* the change being applied: source commit time, origin, seq */
     char rorigin[XDCR_ORIGIN_MAX];
     char rseq[XDCR_LSN_STRLEN];
     void (*tick)(void *ctx);
@@ -486,6 +488,8 @@ cons_pg_t *cons_pg_new(const cons_pg_opts_t *opts, const xdcr_log_t *lg)
     pg->active_active = opts->active_active;
     pg->async_commit = opts->async_commit;
     pg->multi_row = opts->multi_row;
+    pg->copy_min_rows = opts->copy_min_rows;
+    sql_buf_init(&pg->copybuf);
     pg->conninfo = strdup(opts->conninfo);
     pg->schema = strdup(opts->schema);
     sql_buf_init(&pg->sql);
@@ -555,6 +559,7 @@ void cons_pg_free(cons_pg_t *pg)
         free(pg->password);
     }
     sql_buf_free(&pg->sql);
+    sql_buf_free(&pg->copybuf);
     group_free(pg);
     free(pg->arena);
     free(pg->vals);
@@ -1770,6 +1775,240 @@ static bool group_key(cons_pg_t *pg, bool insert)
     return false;
 }
 
+/* ---- COPY for big insert groups ---------------------------------------------------------------
+ *
+ * COPY cannot run in pipeline mode: the pipeline is synced (every result read, the transaction
+ * stays open), left, the rows go by COPY under a savepoint, and the pipeline is entered again.
+ * A row that exists already (unique_violation) rolls back to the savepoint and the group goes by
+ * the upsert statement instead, so the effect is always the upsert's. Three round trips per
+ * group, worth it from a few hundred rows (apply.copy_min_rows).
+ */
+
+/* Flush, then the next result (NULL when the connection failed or there is none). */
+static PGresult *next_result(cons_pg_t *pg)
+{
+    for (;;) {
+        int f = PQflush(pg->conn);
+
+        if (f == 0)
+            break;
+        if (f < 0 || poll_io(pg, POLLIN | POLLOUT) <= 0 || PQconsumeInput(pg->conn) == 0)
+            return NULL;
+    }
+    while (PQisBusy(pg->conn))
+        if (poll_io(pg, POLLIN) <= 0 || PQconsumeInput(pg->conn) == 0)
+            return NULL;
+    return PQgetResult(pg->conn);
+}
+
+/* Sync the pipeline, read everything and leave pipeline mode; the batch's error if it failed. */
+static int pipeline_pause(cons_pg_t *pg, xdcr_error_t *err)
+{
+    px_t *x = push_px(pg, PX_SYNC, err);
+    int rc;
+
+    if (x == NULL)
+        return err->code;
+    if (PQpipelineSync(pg->conn) == 0) {
+        pg->qlen--;
+        return conn_lost(pg, err);
+    }
+    rc = drain(pg, 0, err);
+    if (rc == 0 && pg->failed) {
+        *err = pg->first_err;
+        rc = err->code;
+    }
+    if (rc == 0 && PQexitPipelineMode(pg->conn) != 1)
+        rc = conn_lost(pg, err);
+    return rc;
+}
+
+static int pipeline_resume(cons_pg_t *pg, xdcr_error_t *err)
+{
+    if (PQenterPipelineMode(pg->conn) == 0)
+        return conn_lost(pg, err);
+    pg->sync_sent = false;
+    return 0;
+}
+
+/* One value in COPY's text format. */
+static void copy_value(sql_buf_t *b, const char *s, size_t len, bool null)
+{
+    size_t from = 0;
+
+    if (null) {
+        sql_append(b, "\\N");
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        const char *esc = NULL;
+
+        switch (s[i]) {
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        default:
+            continue;
+        }
+        sql_append_n(b, s + from, i - from);
+        sql_append(b, esc);
+        from = i + 1;
+    }
+    sql_append_n(b, s + from, len - from);
+}
+
+static int copy_put(cons_pg_t *pg, const char *data, size_t len)
+{
+    for (;;) {
+        int r = PQputCopyData(pg->conn, data, (int)len);
+
+        if (r == 1)
+            return 0;
+        if (r < 0 || poll_io(pg, POLLOUT) <= 0 || PQflush(pg->conn) < 0)
+            return -1;
+    }
+}
+
+/*
+ * Apply the insert group by COPY. 0 done, 1 a row exists already (rolled back: use the upsert
+ * statement), or the batch's error.
+ */
+static int group_copy(cons_pg_t *pg, xdcr_error_t *err)
+{
+    group_t *g = &pg->g;
+    const xdcr_table_t *t = g->tb->t;
+    sql_buf_t *b = &pg->copybuf;
+    PGresult *res = NULL;
+    const char *state;
+    px_t fx;
+    int rc;
+
+    if ((rc = pipeline_pause(pg, err)) != 0)
+        return rc;
+    res = run(pg, "SAVEPOINT xdcr_copy", 0, NULL);
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+        goto failed;
+    PQclear(res);
+    sql_buf_reset(b);
+    sql_append(b, "COPY ");
+    sql_append_qualified(b, g->tb->schema, g->tb->name);
+    sql_append(b, " (");
+    for (uint32_t i = 0; i < g->ncols; i++) {
+        if (i > 0)
+            sql_append(b, ", ");
+        sql_append_ident(b, t->cols[g->cols[i]].name);
+    }
+    sql_append(b, ") FROM STDIN");
+    if (sql_buf_status(b) != 0) {
+        rc = oom(err);
+        goto resume;
+    }
+    if (PQsendQuery(pg->conn, b->data) == 0) {
+        res = NULL;
+        goto failed;
+    }
+    res = next_result(pg);
+    if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
+        PGresult *more;
+
+        /* e.g. no INSERT privilege: read the rest, report the error */
+        while (res != NULL && (more = PQgetResult(pg->conn)) != NULL)
+            PQclear(more);
+        goto failed;
+    }
+    PQclear(res);
+    res = NULL;
+    sql_buf_reset(b);
+    for (uint32_t r = 0; r < g->rows; r++) {
+        for (uint32_t c = 0; c < g->ncols; c++) {
+            const gval_t *v = &g->vals[(size_t)r * g->nvals + c];
+
+            if (c > 0)
+                sql_append(b, "\t");
+            copy_value(b, g->arena + v->off, v->len, v->null);
+        }
+        sql_append(b, "\n");
+        if (b->len >= 65536 || r + 1 == g->rows) {
+            if (sql_buf_status(b) != 0) {
+                (void)PQputCopyEnd(pg->conn, "out of memory");
+                rc = oom(err);
+                res = run_wait(pg);
+                PQclear(res);
+                goto resume;
+            }
+            if (copy_put(pg, b->data, b->len) != 0)
+                goto failed;
+            sql_buf_reset(b);
+        }
+    }
+    for (;;) {
+        int r = PQputCopyEnd(pg->conn, NULL);
+
+        if (r == 1)
+            break;
+        if (r < 0 || poll_io(pg, POLLOUT) <= 0 || PQflush(pg->conn) < 0)
+            goto failed;
+    }
+    res = run_wait(pg);
+    if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+        PQclear(res);
+        pg->stats.inserts += g->rows;
+        pg->stats.copies++;
+        px_t *x;
+
+        if ((rc = pipeline_resume(pg, err)) != 0)
+            return rc;
+        x = push_px(pg, PX_OTHER, err);
+        if (x == NULL)
+            return err->code;
+        return send_params(pg, x, "RELEASE SAVEPOINT xdcr_copy", 0, NULL, err);
+    }
+    state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (state != NULL && strcmp(state, "23505") == 0) {
+        /* a row is there already: the upsert decides, as for any insert */
+        PQclear(res);
+        res = run(pg, "ROLLBACK TO SAVEPOINT xdcr_copy", 0, NULL);
+        if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+            goto failed;
+        PQclear(res);
+        pg->stats.copy_fallbacks++;
+        if ((rc = pipeline_resume(pg, err)) != 0)
+            return rc;
+        return 1;
+    }
+failed:
+    if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK) {
+        PQclear(res);
+        if (pg->conn == NULL)
+            return xdcr_error_set(err, XDCR_EPGCONN, true,
+                                  "the target PostgreSQL did not answer during COPY");
+        return conn_lost(pg, err);
+    }
+    /* the batch failed here, as a failed statement of the group would have */
+    memset(&fx, 0, sizeof(fx));
+    fx.kind = PX_STMT;
+    fx.op = 'I';
+    fx.tbl = g->tb;
+    fx.offset = g->offset;
+    record_failure(pg, &fx, res);
+    PQclear(res);
+    rc = pg->first_err.code != 0 ? pg->first_err.code : XDCR_EPG;
+    *err = pg->first_err;
+resume:
+    if (pipeline_resume(pg, err) != 0 && rc == 0)
+        rc = err->code;
+    return rc;
+}
+
 static int group_flush(cons_pg_t *pg, xdcr_error_t *err)
 {
     group_t *g = &pg->g;
@@ -1780,6 +2019,11 @@ static int group_flush(cons_pg_t *pg, xdcr_error_t *err)
     if (g->tb == NULL || rows == 0) {
         group_reset(pg);
         return 0;
+    }
+    if (g->op == 'I' && pg->copy_min_rows > 0 && rows >= pg->copy_min_rows &&
+        (rc = group_copy(pg, err)) != 1) {
+        group_reset(pg);
+        return rc;
     }
     if ((rc = reserve_params(pg, g->nvals, err)) != 0)
         return rc;

@@ -32,6 +32,7 @@ typedef struct cons_pg_opts {
        then required), and local deletes of applied tables leave tombstones */
     bool active_active;
     bool multi_row;              /* consecutive rows of one table and operation: one statement */
+    uint32_t copy_min_rows;      /* a group of at least this many inserts goes by COPY (0: never) */
     bool async_commit;           /* SET synchronous_commit = off (positions are re-read after any
                                     reconnection, so a commit lost in a target crash is applied again) */
     const char *conflict_policy; /* default policy; NULL: last_writer_wins */
@@ -118,6 +119,8 @@ typedef struct cons_pg_stats {
     uint64_t inserts, updates, deletes, truncates;
     uint64_t missing_updates; /* updates of a missing row, upserted from the known columns */
     uint64_t missing_deletes; /* deletes of a missing row */
+    uint64_t copies;          /* insert groups applied by COPY */
+    uint64_t copy_fallbacks;  /* ... that found a row there already and went by upsert instead */
     uint64_t conflicts[CONS_CONFLICT_KINDS][2]; /* by kind, [0] kept local, [1] applied remote */
 } cons_pg_stats_t;
 

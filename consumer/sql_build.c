@@ -77,6 +77,11 @@ void sql_append(sql_buf_t *b, const char *s)
     append_n(b, s, strlen(s));
 }
 
+void sql_append_n(sql_buf_t *b, const char *s, size_t n)
+{
+    append_n(b, s, n);
+}
+
 void sql_appendf(sql_buf_t *b, const char *fmt, ...)
 {
     va_list ap;

@@ -27,6 +27,7 @@ void sql_buf_init(sql_buf_t *b);
 void sql_buf_free(sql_buf_t *b);
 void sql_buf_reset(sql_buf_t *b);
 void sql_append(sql_buf_t *b, const char *s);
+void sql_append_n(sql_buf_t *b, const char *s, size_t n); /* n bytes of s, NULs included */
 void sql_appendf(sql_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "name" with embedded double quotes doubled; always quoted, so case and keywords survive. */
 void sql_append_ident(sql_buf_t *b, const char *name);

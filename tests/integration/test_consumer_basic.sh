@@ -128,7 +128,9 @@ h_psql east "DELETE FROM items WHERE id BETWEEN 21 AND 30" >/dev/null
 h_psql east "UPDATE \"Order Lines\" SET \"order\" = \"order\" + 1000, note = 'moved' WHERE \"order\" <= 10" >/dev/null
 h_psql east "DELETE FROM \"Order Lines\" WHERE \"tenant-id\" = 't1'" >/dev/null
 h_psql east "BEGIN; TRUNCATE trunc_me; INSERT INTO trunc_me VALUES (1, 'after truncate'); COMMIT" >/dev/null
-# one transaction far larger than message.max_bytes: many parts, applied atomically
+# one transaction far larger than message.max_bytes: many parts, applied atomically; one of its
+# rows exists at the target already (one-way: its COPY finds it and the group goes by upsert)
+h_psql west "INSERT INTO items (id, name) VALUES (11500, 'west had it first')" >/dev/null
 h_psql east "INSERT INTO items (id, name, data) SELECT g, repeat('x', 50), jsonb_build_object('big', g) FROM generate_series(10000, 12000) g" >/dev/null
 
 wait_for_token "workload 1"
@@ -148,6 +150,17 @@ h_assert_eq "t" "$(h_psql west "SELECT bool_and((pg_xact_commit_timestamp_origin
     FROM items i, pg_replication_origin o WHERE o.roname = 'xdcr_east'")" \
     "applied rows carry the source's replication origin (loop prevention)"
 
+# COPY groups, one-way only (active-active resolves every row)
+HTTP=$(sed -n 's/^http.listen = //p' "$H_DIR/consumer.conf")
+copy_groups() { # RESULT
+    curl -fsS "http://$HTTP/metrics" | sed -n "s/^xdcr_consumer_copy_groups_total{origin=\"east\",result=\"$1\"} //p"
+}
+if [[ "${XDCR_TEST_CONSUMER_MODE:-active-active}" == one-way ]]; then
+    h_assert_eq 1 "$(copy_groups upserted)" "one-way: the big insert found a row by COPY and went by upsert"
+else
+    h_assert_eq "0 0" "$(copy_groups copied) $(copy_groups upserted)" "active-active: no COPY"
+fi
+
 # ---- clean stop, downtime, catch-up ----------------------------------------------------------
 h_daemon_stop consumer >/dev/null
 h_assert_eq "0" "$H_LAST_EXIT" "SIGTERM: the consumer drains and exits 0"
@@ -159,6 +172,10 @@ h_psql east "INSERT INTO items (id, name) SELECT g, 'late' FROM generate_series(
 start_consumer
 wait_for_token "catch-up"
 compare_all "after catch-up"
+if [[ "${XDCR_TEST_CONSUMER_MODE:-active-active}" == one-way ]]; then
+    h_assert_eq "1 0" "$(copy_groups copied) $(copy_groups upserted)" \
+        "one-way: the 501 new rows went by one COPY"
+fi
 h_assert_eq "0" "$(h_psql west "SELECT count(*) FROM xdcr.halts")" "nothing halted"
 h_assert_eq "t" "$(h_psql west "SELECT lag_bytes IS NOT NULL AND lag_seconds < 60 FROM xdcr.lag WHERE origin = 'east'")" \
     "the lag view shows the origin"

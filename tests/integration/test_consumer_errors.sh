@@ -122,6 +122,15 @@ h_wait_for 30 "the transaction after the bad message" west_has 16
 h_assert_eq "2|t" "$(h_psql west "SELECT count(*), bool_or(error LIKE '%CRC%' OR error LIKE '%crc%') FROM xdcr.dead_letters")" \
     "the bad message is in the dead letters"
 h_assert_eq 0 "$(h_psql west "SELECT count(*) FROM xdcr.halts")" "dead letters do not halt"
+# a big poison transaction: in one-way mode its 600 inserts go by COPY, which fails the same way
+h_psql east "INSERT INTO items SELECT g, CASE WHEN g = 1300 THEN 9000 ELSE 1 END, 'big poison'
+             FROM generate_series(1001, 1600) g" >/dev/null
+h_psql east "INSERT INTO items VALUES (17, 4, 'after the big poison')" >/dev/null
+h_wait_for 30 "the transaction after the big poison" west_has 17
+h_assert_eq 0 "$(h_psql west "SELECT count(*) FROM items WHERE id BETWEEN 1001 AND 1600")" \
+    "the big poison transaction is not applied, not even in part"
+h_assert_eq "t" "$(h_psql west "SELECT error LIKE '%check constraint%' FROM xdcr.dead_letters ORDER BY id DESC LIMIT 1")" \
+    "it is a dead letter with the check constraint's error"
 h_daemon_stop consumer >/dev/null
 h_assert_eq 0 "$H_LAST_EXIT" "clean stop"
 
