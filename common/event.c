@@ -6,6 +6,7 @@
 #include "xdcr/event.h"
 
 #include "xdcr/crc32c.h"
+#include "xdcr/json_lite.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -1391,107 +1392,13 @@ bad_crc:
 /* ---- decoder -------------------------------------------------------------------------------- */
 
 /*
- * The jansson tree of a message being decoded lives in its own arena: parsing a 512 kB message
- * makes tens of thousands of small allocations, and with malloc their allocation, freeing and
- * consolidation cost about a quarter of the consumer's CPU (perf, bench W1). While a decode runs
- * on a thread, jansson's allocations on that thread are bump-allocated from the message's chunks
- * and its frees of them are no-ops; the tree is never freed node by node, the chunks go with the
- * message. Every other jansson use (any thread, any time) goes to malloc/free unchanged. The hooks
- * are installed before main() (json_set_alloc_funcs is process-wide and must precede any jansson
- * allocation, so that nothing malloc'd before it reaches the hooks' free).
+ * A decoded message and everything it points to: one block, plus the parsed JSON document in its
+ * arena (json_lite: one pass, no allocation per value), which holds the strings the message
+ * points to.
  */
-typedef struct jchunk {
-    struct jchunk *next;
-    size_t used, cap;
-    _Alignas(16) unsigned char data[];
-} jchunk_t;
-
-typedef struct jarena {
-    jchunk_t *head; /* the chunk allocated from; older chunks follow */
-    size_t next_cap;
-} jarena_t;
-
-static _Thread_local jarena_t *decode_arena;
-
-static void *jarena_alloc(jarena_t *a, size_t n)
-{
-    jchunk_t *c = a->head;
-
-    n = (n + 15) & ~(size_t)15;
-    if (c != NULL && c->cap - c->used >= n) {
-        c->used += n;
-        return c->data + c->used - n;
-    }
-    if (n > a->next_cap / 4) {
-        /* a big one: a chunk of its own, behind the one that serves the small ones */
-        c = malloc(sizeof(*c) + n);
-        if (c == NULL)
-            return NULL;
-        c->cap = c->used = n;
-        if (a->head != NULL) {
-            c->next = a->head->next;
-            a->head->next = c;
-        } else {
-            c->next = NULL;
-            a->head = c;
-        }
-        return c->data;
-    }
-    c = malloc(sizeof(*c) + a->next_cap);
-    if (c == NULL)
-        return NULL;
-    c->cap = a->next_cap;
-    c->used = n;
-    c->next = a->head;
-    a->head = c;
-    if (a->next_cap < ((size_t)8 << 20))
-        a->next_cap *= 2;
-    return c->data;
-}
-
-static bool jarena_owns(const jarena_t *a, const void *p)
-{
-    for (const jchunk_t *c = a->head; c != NULL; c = c->next)
-        if ((const unsigned char *)p >= c->data && (const unsigned char *)p < c->data + c->cap)
-            return true;
-    return false;
-}
-
-static void jarena_free(jarena_t *a)
-{
-    jchunk_t *c = a->head;
-
-    while (c != NULL) {
-        jchunk_t *next = c->next;
-
-        free(c);
-        c = next;
-    }
-    a->head = NULL;
-}
-
-static void *json_alloc_hook(size_t n)
-{
-    return decode_arena != NULL ? jarena_alloc(decode_arena, n) : malloc(n);
-}
-
-static void json_free_hook(void *p)
-{
-    if (p != NULL && decode_arena != NULL && jarena_owns(decode_arena, p))
-        return; /* freed with the arena */
-    free(p);
-}
-
-__attribute__((constructor)) static void install_json_hooks(void)
-{
-    json_set_alloc_funcs(json_alloc_hook, json_free_hook);
-}
-
-/* A decoded message and everything it points to: one block plus the jansson tree. */
 typedef struct msg_block {
     xdcr_message_t msg;
-    json_t *root;  /* owns every string the message points to; lives in tree */
-    jarena_t tree; /* the jansson tree's memory */
+    jl_arena_t tree;
     size_t arena_len;
     _Alignas(16) unsigned char arena[]; /* relations, columns, changes, values, indexes, bytes */
 } msg_block_t;
@@ -1532,33 +1439,38 @@ static int bad(decoder_t *d, const char *path, const char *fmt, ...)
                           path[0] ? ": " : "", what);
 }
 
-static const char *json_kind(const json_t *v)
+static bool jl_is(const jl_value_t *v, jl_type_t t)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
+    return v != NULL && v->type == t;
+}
+
+static const char *json_kind(const jl_value_t *v)
+{
+    switch ((v)->type) {
+    case JL_OBJECT:
         return "an object";
-    case JSON_ARRAY:
+    case JL_ARRAY:
         return "an array";
-    case JSON_STRING:
+    case JL_STRING:
         return "a string";
-    case JSON_INTEGER:
+    case JL_INTEGER:
         return "an integer";
-    case JSON_REAL:
+    case JL_REAL:
         return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE:
+    case JL_TRUE:
+    case JL_FALSE:
         return "a boolean";
-    case JSON_NULL:
+    case JL_NULL:
         return "null";
     }
     return "unknown";
 }
 
 /* Field key of obj; *out is NULL when absent and !required. */
-static int field(decoder_t *d, const json_t *obj, const char *path, const char *key, json_type type,
-                 bool required, json_t **out)
+static int field(decoder_t *d, const jl_value_t *obj, const char *path, const char *key,
+                 jl_type_t type, bool required, const jl_value_t **out)
 {
-    json_t *v = json_object_get(obj, key);
+    const jl_value_t *v = jl_object_get(obj, key);
     const char *want = "a boolean";
 
     *out = NULL;
@@ -1567,18 +1479,18 @@ static int field(decoder_t *d, const json_t *obj, const char *path, const char *
             return bad(d, path, "missing field \"%s\"", key);
         return 0;
     }
-    if (type == JSON_TRUE ? !json_is_boolean(v) : json_typeof(v) != type) {
+    if (type == JL_TRUE ? !(jl_is(v, JL_TRUE) || jl_is(v, JL_FALSE)) : (v)->type != type) {
         switch (type) {
-        case JSON_OBJECT:
+        case JL_OBJECT:
             want = "an object";
             break;
-        case JSON_ARRAY:
+        case JL_ARRAY:
             want = "an array";
             break;
-        case JSON_STRING:
+        case JL_STRING:
             want = "a string";
             break;
-        case JSON_INTEGER:
+        case JL_INTEGER:
             want = "an integer";
             break;
         default:
@@ -1590,25 +1502,25 @@ static int field(decoder_t *d, const json_t *obj, const char *path, const char *
     return 0;
 }
 
-static int get_int(decoder_t *d, const json_t *obj, const char *path, const char *key,
-                   json_int_t min, json_int_t max, json_int_t *out)
+static int get_int(decoder_t *d, const jl_value_t *obj, const char *path, const char *key,
+                   int64_t min, int64_t max, int64_t *out)
 {
-    json_t *v;
+    const jl_value_t *v;
     int rc;
 
-    if ((rc = field(d, obj, path, key, JSON_INTEGER, true, &v)) != 0)
+    if ((rc = field(d, obj, path, key, JL_INTEGER, true, &v)) != 0)
         return rc;
-    *out = json_integer_value(v);
+    *out = (v)->u.i;
     if (*out < min || *out > max)
         return bad(d, path, "field \"%s\" is %lld, out of range %lld..%lld", key, (long long)*out,
                    (long long)min, (long long)max);
     return 0;
 }
 
-static int get_u32(decoder_t *d, const json_t *obj, const char *path, const char *key, uint32_t min,
-                   uint32_t *out)
+static int get_u32(decoder_t *d, const jl_value_t *obj, const char *path, const char *key,
+                   uint32_t min, uint32_t *out)
 {
-    json_int_t v;
+    int64_t v;
     int rc = get_int(d, obj, path, key, min, UINT32_MAX, &v);
 
     if (rc == 0)
@@ -1616,27 +1528,28 @@ static int get_u32(decoder_t *d, const json_t *obj, const char *path, const char
     return rc;
 }
 
-static int get_bool(decoder_t *d, const json_t *obj, const char *path, const char *key, bool *out)
+static int get_bool(decoder_t *d, const jl_value_t *obj, const char *path, const char *key,
+                    bool *out)
 {
-    json_t *v;
-    int rc = field(d, obj, path, key, JSON_TRUE, true, &v);
+    const jl_value_t *v;
+    int rc = field(d, obj, path, key, JL_TRUE, true, &v);
 
     if (rc == 0)
-        *out = json_is_true(v);
+        *out = jl_is(v, JL_TRUE);
     return rc;
 }
 
 /* A string field without NUL bytes; what names it in errors. */
-static int get_str(decoder_t *d, const json_t *obj, const char *path, const char *key,
+static int get_str(decoder_t *d, const jl_value_t *obj, const char *path, const char *key,
                    bool nonempty, const char **out, size_t *len)
 {
-    json_t *v;
+    const jl_value_t *v;
     int rc;
 
-    if ((rc = field(d, obj, path, key, JSON_STRING, true, &v)) != 0)
+    if ((rc = field(d, obj, path, key, JL_STRING, true, &v)) != 0)
         return rc;
-    *out = json_string_value(v);
-    *len = json_string_length(v);
+    *out = (v)->u.s;
+    *len = (v)->n;
     if (memchr(*out, '\0', *len) != NULL)
         return bad(d, path, "field \"%s\" contains a NUL character (\\u0000)", key);
     if (nonempty && *len == 0)
@@ -1644,7 +1557,7 @@ static int get_str(decoder_t *d, const json_t *obj, const char *path, const char
     return 0;
 }
 
-static int get_lsn(decoder_t *d, const json_t *obj, const char *key, xdcr_lsn_t *out)
+static int get_lsn(decoder_t *d, const jl_value_t *obj, const char *key, xdcr_lsn_t *out)
 {
     xdcr_error_t e;
     const char *s;
@@ -1659,13 +1572,13 @@ static int get_lsn(decoder_t *d, const json_t *obj, const char *key, xdcr_lsn_t 
 }
 
 /* An optional LSN field: *out is 0 when absent; present, it must not be 0/0. */
-static int get_opt_lsn(decoder_t *d, const json_t *obj, const char *key, const char *absent,
+static int get_opt_lsn(decoder_t *d, const jl_value_t *obj, const char *key, const char *absent,
                        xdcr_lsn_t *out)
 {
     int rc;
 
     *out = XDCR_LSN_INVALID;
-    if (json_object_get(obj, key) == NULL)
+    if (jl_object_get(obj, key) == NULL)
         return 0;
     if ((rc = get_lsn(d, obj, key, out)) != 0)
         return rc;
@@ -1674,7 +1587,7 @@ static int get_opt_lsn(decoder_t *d, const json_t *obj, const char *key, const c
     return 0;
 }
 
-static int get_time(decoder_t *d, const json_t *obj, const char *key, int64_t *out)
+static int get_time(decoder_t *d, const jl_value_t *obj, const char *key, int64_t *out)
 {
     xdcr_error_t e;
     const char *s;
@@ -1688,7 +1601,7 @@ static int get_time(decoder_t *d, const json_t *obj, const char *key, int64_t *o
     return 0;
 }
 
-static int get_sysid(decoder_t *d, const json_t *obj, uint64_t *out)
+static int get_sysid(decoder_t *d, const jl_value_t *obj, uint64_t *out)
 {
     char shown[SHOW_MAX];
     const char *s;
@@ -1729,44 +1642,43 @@ static int internal(decoder_t *d)
     return xdcr_error_set(d->err, XDCR_EPARSE, false, "invalid message: inconsistent sizes");
 }
 
-static int decode_relations(decoder_t *d, const json_t *arr)
+static int decode_relations(decoder_t *d, const jl_value_t *arr)
 {
     char path[64], cpath[96];
     int rc;
 
-    d->nrels = (uint32_t)json_array_size(arr);
+    d->nrels = (uint32_t)jl_array_size(arr);
     d->relv = take(&d->rels, d->nrels, sizeof(xdcr_relation_t));
     if (d->relv == NULL && d->nrels > 0)
         return internal(d);
     for (uint32_t i = 0; i < d->nrels; i++) {
-        const json_t *robj = json_array_get(arr, i);
+        const jl_value_t *robj = jl_array_get(arr, i);
         xdcr_relation_t *rel = &d->relv[i];
         xdcr_column_t *cols;
-        json_t *carr;
+        const jl_value_t *carr;
         size_t n;
 
         snprintf(path, sizeof(path), "relations[%" PRIu32 "]", i);
-        if (!json_is_object(robj))
+        if (!jl_is(robj, JL_OBJECT))
             return bad(d, path, "must be an object, not %s", json_kind(robj));
         if ((rc = get_str(d, robj, path, "schema", true, &rel->schema, &n)) != 0 ||
             (rc = get_str(d, robj, path, "table", true, &rel->table, &n)) != 0 ||
-            (rc = field(d, robj, path, "columns", JSON_ARRAY, true, &carr)) != 0)
+            (rc = field(d, robj, path, "columns", JL_ARRAY, true, &carr)) != 0)
             return rc;
-        if (json_array_size(carr) > MAX_COLUMNS)
-            return bad(d, path, "has %zu columns, more than %d", json_array_size(carr),
-                       MAX_COLUMNS);
-        rel->ncols = (uint32_t)json_array_size(carr);
+        if (jl_array_size(carr) > MAX_COLUMNS)
+            return bad(d, path, "has %zu columns, more than %d", jl_array_size(carr), MAX_COLUMNS);
+        rel->ncols = (uint32_t)jl_array_size(carr);
         cols = take(&d->cols, rel->ncols, sizeof(xdcr_column_t));
         if (cols == NULL && rel->ncols > 0)
             return internal(d);
         rel->cols = cols;
         for (uint32_t j = 0; j < rel->ncols; j++) {
-            const json_t *cobj = json_array_get(carr, j);
+            const jl_value_t *cobj = jl_array_get(carr, j);
             xdcr_column_t *c = &cols[j];
-            json_int_t typmod;
+            int64_t typmod;
 
             snprintf(cpath, sizeof(cpath), "%s.columns[%" PRIu32 "]", path, j);
-            if (!json_is_object(cobj))
+            if (!jl_is(cobj, JL_OBJECT))
                 return bad(d, cpath, "must be an object, not %s", json_kind(cobj));
             if ((rc = get_str(d, cobj, cpath, "name", true, &c->name, &n)) != 0 ||
                 (rc = get_str(d, cobj, cpath, "type", false, &c->type, &n)) != 0 ||
@@ -1781,32 +1693,32 @@ static int decode_relations(decoder_t *d, const json_t *arr)
 }
 
 /* Decode "key":[...] of a row change into rel's ncols values. */
-static int decode_values(decoder_t *d, const json_t *cobj, const char *path, const char *key,
+static int decode_values(decoder_t *d, const jl_value_t *cobj, const char *path, const char *key,
                          const xdcr_relation_t *rel, bool required, xdcr_value_t **out)
 {
-    json_t *arr;
+    const jl_value_t *arr;
     xdcr_value_t *vals;
     int rc;
 
     *out = NULL;
-    if ((rc = field(d, cobj, path, key, JSON_ARRAY, required, &arr)) != 0 || arr == NULL)
+    if ((rc = field(d, cobj, path, key, JL_ARRAY, required, &arr)) != 0 || arr == NULL)
         return rc;
-    if (json_array_size(arr) != rel->ncols)
+    if (jl_array_size(arr) != rel->ncols)
         return bad(d, path,
                    "field \"%s\" has %zu values but relation \"%s\".\"%s\" has %" PRIu32 " columns",
-                   key, json_array_size(arr), rel->schema, rel->table, rel->ncols);
+                   key, jl_array_size(arr), rel->schema, rel->table, rel->ncols);
     vals = take(&d->vals, rel->ncols, sizeof(xdcr_value_t));
     if (vals == NULL && rel->ncols > 0)
         return internal(d);
     for (uint32_t i = 0; i < rel->ncols; i++) {
-        const json_t *v = json_array_get(arr, i);
+        const jl_value_t *v = jl_array_get(arr, i);
 
-        if (json_is_null(v)) {
+        if (jl_is(v, JL_NULL)) {
             vals[i].kind = XDCR_VAL_NULL;
-        } else if (json_is_string(v)) {
-            size_t n = json_string_length(v);
+        } else if (jl_is(v, JL_STRING)) {
+            size_t n = (v)->n;
             vals[i].kind = XDCR_VAL_TEXT;
-            vals[i].data = json_string_value(v);
+            vals[i].data = (v)->u.s;
             if (memchr(vals[i].data, '\0', n) != NULL)
                 return bad(d, path,
                            "%s[%" PRIu32 "] (column \"%s\") contains a NUL character (\\u0000), "
@@ -1825,22 +1737,22 @@ static int decode_values(decoder_t *d, const json_t *cobj, const char *path, con
     return 0;
 }
 
-static int decode_unchanged(decoder_t *d, const json_t *cobj, const char *path,
+static int decode_unchanged(decoder_t *d, const jl_value_t *cobj, const char *path,
                             const xdcr_relation_t *rel, xdcr_value_t *new_vals)
 {
-    json_t *arr;
+    const jl_value_t *arr;
     int rc;
 
-    if ((rc = field(d, cobj, path, "unchanged", JSON_ARRAY, false, &arr)) != 0 || arr == NULL)
+    if ((rc = field(d, cobj, path, "unchanged", JL_ARRAY, false, &arr)) != 0 || arr == NULL)
         return rc;
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        const json_t *v = json_array_get(arr, i);
-        json_int_t col;
+    for (size_t i = 0; i < jl_array_size(arr); i++) {
+        const jl_value_t *v = jl_array_get(arr, i);
+        int64_t col;
 
-        if (!json_is_integer(v))
+        if (!jl_is(v, JL_INTEGER))
             return bad(d, path, "unchanged[%zu] must be an integer, not %s", i, json_kind(v));
-        col = json_integer_value(v);
-        if (col < 0 || col >= (json_int_t)rel->ncols)
+        col = (v)->u.i;
+        if (col < 0 || col >= (int64_t)rel->ncols)
             return bad(d, path, "unchanged[%zu] is %lld, out of range for %" PRIu32 " columns", i,
                        (long long)col, rel->ncols);
         if (new_vals[col].kind != XDCR_VAL_NULL)
@@ -1900,31 +1812,32 @@ static long long b64_decode(const char *s, size_t n, unsigned char *out)
     return (long long)o;
 }
 
-static int rel_ref(decoder_t *d, const json_t *v, const char *path, const char *what, uint32_t *out)
+static int rel_ref(decoder_t *d, const jl_value_t *v, const char *path, const char *what,
+                   uint32_t *out)
 {
-    json_int_t r;
+    int64_t r;
 
-    if (!json_is_integer(v))
+    if (!jl_is(v, JL_INTEGER))
         return bad(d, path, "%s must be an integer, not %s", what, json_kind(v));
-    r = json_integer_value(v);
-    if (r < 0 || r >= (json_int_t)d->nrels)
+    r = (v)->u.i;
+    if (r < 0 || r >= (int64_t)d->nrels)
         return bad(d, path, "%s is %lld, out of range for %" PRIu32 " relations", what,
                    (long long)r, d->nrels);
     *out = (uint32_t)r;
     return 0;
 }
 
-static int decode_change(decoder_t *d, const json_t *cobj, uint32_t i, xdcr_change_t *ch,
+static int decode_change(decoder_t *d, const jl_value_t *cobj, uint32_t i, xdcr_change_t *ch,
                          const xdcr_change_t *prev)
 {
     char path[40], shown[SHOW_MAX];
     const char *op, *content;
     size_t n;
-    json_t *v, *arr;
+    const jl_value_t *v, *arr;
     int rc;
 
     snprintf(path, sizeof(path), "changes[%" PRIu32 "]", i);
-    if (!json_is_object(cobj))
+    if (!jl_is(cobj, JL_OBJECT))
         return bad(d, path, "must be an object, not %s", json_kind(cobj));
     if ((rc = get_u32(d, cobj, path, "ord", 0, &ch->ordinal)) != 0 ||
         (rc = get_str(d, cobj, path, "op", true, &op, &n)) != 0)
@@ -1942,15 +1855,15 @@ static int decode_change(decoder_t *d, const json_t *cobj, uint32_t i, xdcr_chan
         const xdcr_relation_t *rel;
         xdcr_value_t *old_vals, *new_vals;
 
-        if ((rc = field(d, cobj, path, "r", JSON_INTEGER, true, &v)) != 0 ||
+        if ((rc = field(d, cobj, path, "r", JL_INTEGER, true, &v)) != 0 ||
             (rc = rel_ref(d, v, path, "field \"r\"", &ch->rel)) != 0)
             return rc;
         rel = &d->relv[ch->rel];
-        if (ch->op == XDCR_OP_INSERT && json_object_get(cobj, "old") != NULL)
+        if (ch->op == XDCR_OP_INSERT && jl_object_get(cobj, "old") != NULL)
             return bad(d, path, "an insert has no field \"old\"");
-        if (ch->op == XDCR_OP_DELETE && json_object_get(cobj, "new") != NULL)
+        if (ch->op == XDCR_OP_DELETE && jl_object_get(cobj, "new") != NULL)
             return bad(d, path, "a delete has no field \"new\"");
-        if (ch->op != XDCR_OP_UPDATE && json_object_get(cobj, "unchanged") != NULL)
+        if (ch->op != XDCR_OP_UPDATE && jl_object_get(cobj, "unchanged") != NULL)
             return bad(d, path, "only an update has field \"unchanged\"");
         if ((rc = decode_values(d, cobj, path, "old", rel, ch->op == XDCR_OP_DELETE, &old_vals)) !=
                 0 ||
@@ -1968,11 +1881,11 @@ static int decode_change(decoder_t *d, const json_t *cobj, uint32_t i, xdcr_chan
         size_t nt;
         char what[40];
 
-        if ((rc = field(d, cobj, path, "rels", JSON_ARRAY, true, &arr)) != 0 ||
+        if ((rc = field(d, cobj, path, "rels", JL_ARRAY, true, &arr)) != 0 ||
             (rc = get_bool(d, cobj, path, "cascade", &ch->cascade)) != 0 ||
             (rc = get_bool(d, cobj, path, "restart_identity", &ch->restart_identity)) != 0)
             return rc;
-        nt = json_array_size(arr);
+        nt = jl_array_size(arr);
         if (nt == 0 || nt > MAX_RELATIONS)
             return bad(d, path, "field \"rels\" has %zu relations, expected 1..%" PRIu32, nt,
                        MAX_RELATIONS);
@@ -1981,7 +1894,7 @@ static int decode_change(decoder_t *d, const json_t *cobj, uint32_t i, xdcr_chan
             return internal(d);
         for (size_t k = 0; k < nt; k++) {
             snprintf(what, sizeof(what), "rels[%zu]", k);
-            if ((rc = rel_ref(d, json_array_get(arr, k), path, what, &rels[k])) != 0)
+            if ((rc = rel_ref(d, jl_array_get(arr, k), path, what, &rels[k])) != 0)
                 return rc;
         }
         ch->ntrunc = (uint32_t)nt;
@@ -2012,21 +1925,21 @@ static int decode_change(decoder_t *d, const json_t *cobj, uint32_t i, xdcr_chan
 }
 
 /* Sizing pass: how many of each thing the arena must hold (upper bounds). */
-static void count(const json_t *rels, const json_t *changes, counts_t *c)
+static void count(const jl_value_t *rels, const jl_value_t *changes, counts_t *c)
 {
     memset(c, 0, sizeof(*c));
-    c->rels = json_array_size(rels);
+    c->rels = jl_array_size(rels);
     for (size_t i = 0; i < c->rels; i++)
-        c->cols += json_array_size(json_object_get(json_array_get(rels, i), "columns"));
-    c->changes = json_array_size(changes);
+        c->cols += jl_array_size(jl_object_get(jl_array_get(rels, i), "columns"));
+    c->changes = jl_array_size(changes);
     for (size_t i = 0; i < c->changes; i++) {
-        const json_t *ch = json_array_get(changes, i), *content;
-        c->vals += json_array_size(json_object_get(ch, "old"));
-        c->vals += json_array_size(json_object_get(ch, "new"));
-        c->idx += json_array_size(json_object_get(ch, "rels"));
-        content = json_object_get(ch, "content");
-        if (json_is_string(content))
-            c->bytes += json_string_length(content) / 4 * 3;
+        const jl_value_t *ch = jl_array_get(changes, i), *content;
+        c->vals += jl_array_size(jl_object_get(ch, "old"));
+        c->vals += jl_array_size(jl_object_get(ch, "new"));
+        c->idx += jl_array_size(jl_object_get(ch, "rels"));
+        content = jl_object_get(ch, "content");
+        if (jl_is(content, JL_STRING))
+            c->bytes += (content)->n / 4 * 3;
     }
 }
 
@@ -2044,21 +1957,21 @@ static void region_init(region_t *r, unsigned char **at, size_t n, size_t elem)
 }
 
 /* Header fields common to both types, into m. */
-static int decode_head(decoder_t *d, const json_t *root, xdcr_message_t *m)
+static int decode_head(decoder_t *d, const jl_value_t *root, xdcr_message_t *m)
 {
     char shown[SHOW_MAX], a[XDCR_LSN_STRLEN], b[XDCR_LSN_STRLEN];
-    json_t *v;
+    const jl_value_t *v;
     const char *s;
     size_t n;
     int rc;
 
-    if ((rc = field(d, root, "", "v", JSON_INTEGER, true, &v)) != 0)
+    if ((rc = field(d, root, "", "v", JL_INTEGER, true, &v)) != 0)
         return rc;
-    if (json_integer_value(v) != XDCR_FORMAT_VERSION)
+    if ((v)->u.i != XDCR_FORMAT_VERSION)
         return xdcr_error_set(d->err, XDCR_EVERSION, false,
                               "unsupported message format version %lld (this build reads "
                               "version %d)",
-                              (long long)json_integer_value(v), XDCR_FORMAT_VERSION);
+                              (long long)(v)->u.i, XDCR_FORMAT_VERSION);
     m->version = XDCR_FORMAT_VERSION;
     if ((rc = get_str(d, root, "", "type", true, &s, &n)) != 0)
         return rc;
@@ -2078,7 +1991,7 @@ static int decode_head(decoder_t *d, const json_t *root, xdcr_message_t *m)
         (rc = get_opt_lsn(d, root, "prev", "a stream start", &m->prev_seq)) != 0)
         return rc;
     if (m->type == XDCR_MSG_MARK) {
-        if (json_object_get(root, "changes") != NULL || json_object_get(root, "relations") != NULL)
+        if (jl_object_get(root, "changes") != NULL || jl_object_get(root, "relations") != NULL)
             return bad(d, "", "a mark has no changes or relations");
         if ((rc = get_lsn(d, root, "seq", &m->seq)) != 0 ||
             (rc = get_lsn(d, root, "wal_lsn", &m->wal_lsn)) != 0 ||
@@ -2102,7 +2015,7 @@ static int decode_head(decoder_t *d, const json_t *root, xdcr_message_t *m)
         (rc = get_bool(d, root, "", "last", &m->last)) != 0)
         return rc;
     if (!m->last) {
-        if (json_object_get(root, "seq") != NULL)
+        if (jl_object_get(root, "seq") != NULL)
             return bad(d, "", "a part that is not the last has no field \"seq\"");
         return 0;
     }
@@ -2118,10 +2031,10 @@ int xdcr_message_decode(const void *payload, size_t len, xdcr_message_t **out, x
 {
     decoder_t d = {.err = err};
     xdcr_message_t head = {0};
-    json_error_t jerr;
-    json_t *root, *rels = NULL, *changes = NULL;
+    jl_error_t jerr;
+    const jl_value_t *root, *rels = NULL, *changes = NULL;
     msg_block_t *blk = NULL;
-    jarena_t tree = {NULL, 0};
+    jl_arena_t tree;
     counts_t c;
     unsigned char *at;
     size_t arena;
@@ -2130,37 +2043,35 @@ int xdcr_message_decode(const void *payload, size_t len, xdcr_message_t **out, x
     if (out == NULL || (payload == NULL && len > 0))
         return xdcr_error_set(err, XDCR_EINVAL, false, "no payload or output given");
     *out = NULL;
-    /* the tree takes a few times the payload: start there, grow by doubling */
-    tree.next_cap = len < 4096 ? 16384 : (len * 4 + 4095) & ~(size_t)4095;
-    decode_arena = &tree;
-    root = json_loadb(len ? payload : "", len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-    decode_arena = NULL;
+    /* the document takes about twice the payload: start there, grow by doubling */
+    jl_arena_init(&tree, len < 8192 ? 16384 : (len * 2 + 4095) & ~(size_t)4095);
+    root = jl_parse(len ? payload : "", len, &tree, &jerr);
     if (root == NULL) {
-        jarena_free(&tree);
-        if (json_error_code(&jerr) == json_error_out_of_memory)
+        jl_arena_free(&tree);
+        if (jerr.out_of_memory)
             return xdcr_error_set(err, XDCR_ENOMEM, true, "out of memory decoding a message");
         return xdcr_error_set(err, XDCR_EPARSE, false,
-                              "invalid message: malformed JSON at byte %d: %s", jerr.position,
+                              "invalid message: malformed JSON at byte %zu: %s", jerr.position,
                               scrub(jerr.text));
     }
-    if (!json_is_object(root)) {
+    if (!jl_is(root, JL_OBJECT)) {
         rc = bad(&d, "", "the payload must be a JSON object, not %s", json_kind(root));
         goto fail;
     }
     if ((rc = decode_head(&d, root, &head)) != 0)
         goto fail;
     if (head.type == XDCR_MSG_TXN) {
-        if ((rc = field(&d, root, "", "relations", JSON_ARRAY, true, &rels)) != 0 ||
-            (rc = field(&d, root, "", "changes", JSON_ARRAY, true, &changes)) != 0)
+        if ((rc = field(&d, root, "", "relations", JL_ARRAY, true, &rels)) != 0 ||
+            (rc = field(&d, root, "", "changes", JL_ARRAY, true, &changes)) != 0)
             goto fail;
-        if (json_array_size(rels) > MAX_RELATIONS) {
-            rc = bad(&d, "", "%zu relations, more than %" PRIu32, json_array_size(rels),
+        if (jl_array_size(rels) > MAX_RELATIONS) {
+            rc = bad(&d, "", "%zu relations, more than %" PRIu32, jl_array_size(rels),
                      MAX_RELATIONS);
             goto fail;
         }
-        if (json_array_size(changes) > MAX_CHANGES) {
-            rc = bad(&d, "", "%zu changes, more than %" PRIu32, json_array_size(changes),
-                     MAX_CHANGES);
+        if (jl_array_size(changes) > MAX_CHANGES) {
+            rc =
+                bad(&d, "", "%zu changes, more than %" PRIu32, jl_array_size(changes), MAX_CHANGES);
             goto fail;
         }
     }
@@ -2174,7 +2085,6 @@ int xdcr_message_decode(const void *payload, size_t len, xdcr_message_t **out, x
         rc = xdcr_error_set(err, XDCR_ENOMEM, true, "out of memory decoding a message");
         goto fail;
     }
-    blk->root = root;
     blk->tree = tree;
     blk->arena_len = arena;
     at = blk->arena;
@@ -2194,14 +2104,14 @@ int xdcr_message_decode(const void *payload, size_t len, xdcr_message_t **out, x
             goto fail;
         blk->msg.nrels = d.nrels;
         blk->msg.rels = d.nrels ? d.relv : NULL;
-        blk->msg.nchanges = (uint32_t)json_array_size(changes);
+        blk->msg.nchanges = (uint32_t)jl_array_size(changes);
         chv = take(&d.changes, blk->msg.nchanges, sizeof(xdcr_change_t));
         if (chv == NULL && blk->msg.nchanges > 0) {
             rc = internal(&d);
             goto fail;
         }
         for (uint32_t i = 0; i < blk->msg.nchanges; i++)
-            if ((rc = decode_change(&d, json_array_get(changes, i), i, &chv[i],
+            if ((rc = decode_change(&d, jl_array_get(changes, i), i, &chv[i],
                                     i ? &chv[i - 1] : NULL)) != 0)
                 goto fail;
         blk->msg.changes = blk->msg.nchanges ? chv : NULL;
@@ -2211,7 +2121,7 @@ int xdcr_message_decode(const void *payload, size_t len, xdcr_message_t **out, x
 
 fail:
     free(blk);
-    jarena_free(&tree); /* the tree with it (never json_decref'd: its nodes are arena memory) */
+    jl_arena_free(&tree);
     return rc;
 }
 
@@ -2222,6 +2132,6 @@ void xdcr_message_free(xdcr_message_t *msg)
     if (msg == NULL)
         return;
     blk = msg->priv_;
-    jarena_free(&blk->tree);
+    jl_arena_free(&blk->tree);
     free(blk);
 }
