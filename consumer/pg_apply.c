@@ -129,6 +129,7 @@ struct cons_pg {
     bool replica_role, truncate_ignore, async_commit;
     bool multi_row;         /* group rows into multi-row statements */
     uint32_t copy_min_rows; /* insert groups at least this big go by COPY; 0: never */
+    uint32_t copies_in_txn; /* COPY savepoints in the open target transaction */
     sql_buf_t copybuf;      /* COPY data being sent */
     bool active_active;     /* resolve conflicts (policy per table) */
     char *policy;           /* the default conflict policy */
@@ -1784,6 +1785,14 @@ static bool group_key(cons_pg_t *pg, bool insert)
  * group, worth it from a few hundred rows (apply.copy_min_rows).
  */
 
+/*
+ * Each COPY runs in a subtransaction. PostgreSQL keeps the subtransaction ids of a transaction in
+ * a 64-entry cache per backend; past it, every snapshot taken on the target (by any session)
+ * becomes "suboverflowed" and slower. A target transaction uses at most this many COPYs; later
+ * groups go by the statement.
+ */
+#define COPY_MAX_PER_TXN 48
+
 /* Flush, then the next result (NULL when the connection failed or there is none). */
 static PGresult *next_result(cons_pg_t *pg)
 {
@@ -1889,11 +1898,12 @@ static int group_copy(cons_pg_t *pg, xdcr_error_t *err)
     sql_buf_t *b = &pg->copybuf;
     PGresult *res = NULL;
     const char *state;
-    px_t fx;
+    px_t fx, *x;
     int rc;
 
     if ((rc = pipeline_pause(pg, err)) != 0)
         return rc;
+    pg->copies_in_txn++;
     res = run(pg, "SAVEPOINT xdcr_copy", 0, NULL);
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
         goto failed;
@@ -1963,8 +1973,6 @@ static int group_copy(cons_pg_t *pg, xdcr_error_t *err)
         PQclear(res);
         pg->stats.inserts += g->rows;
         pg->stats.copies++;
-        px_t *x;
-
         if ((rc = pipeline_resume(pg, err)) != 0)
             return rc;
         x = push_px(pg, PX_OTHER, err);
@@ -1983,7 +1991,11 @@ static int group_copy(cons_pg_t *pg, xdcr_error_t *err)
         pg->stats.copy_fallbacks++;
         if ((rc = pipeline_resume(pg, err)) != 0)
             return rc;
-        return 1;
+        x = push_px(pg, PX_OTHER, err);
+        if (x == NULL)
+            return err->code;
+        rc = send_params(pg, x, "RELEASE SAVEPOINT xdcr_copy", 0, NULL, err);
+        return rc != 0 ? rc : 1;
     }
 failed:
     if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK) {
@@ -2021,7 +2033,7 @@ static int group_flush(cons_pg_t *pg, xdcr_error_t *err)
         return 0;
     }
     if (g->op == 'I' && pg->copy_min_rows > 0 && rows >= pg->copy_min_rows &&
-        (rc = group_copy(pg, err)) != 1) {
+        pg->copies_in_txn < COPY_MAX_PER_TXN && (rc = group_copy(pg, err)) != 1) {
         group_reset(pg);
         return rc;
     }
@@ -2583,6 +2595,7 @@ int cons_pg_begin(cons_pg_t *pg, const char *origin, xdcr_error_t *err)
     if (PQenterPipelineMode(pg->conn) == 0)
         return conn_lost(pg, err);
     pg->in_batch = true;
+    pg->copies_in_txn = 0;
     x = push_px(pg, PX_OTHER, err);
     if (x == NULL)
         return err->code;
@@ -2917,6 +2930,7 @@ int cons_pg_subcommit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_
         return err->code;
     if ((rc = send_params(pg, x, "COMMIT", 0, NULL, err)) != 0)
         return rc;
+    pg->copies_in_txn = 0;
     x = push_px(pg, PX_OTHER, err);
     if (x == NULL)
         return err->code;

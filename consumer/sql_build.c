@@ -397,7 +397,14 @@ int sql_build_multi_update(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *
         }
         sql_append(b, " FROM u WHERE ");
         append_key_typed(b, t, "x");
-        sql_append(b, " RETURNING x.*");
+        /* only the key: what the anti-join below needs (whole rows cost about 5% on W3) */
+        sql_append(b, " RETURNING ");
+        for (uint32_t k = 0; k < t->npk; k++) {
+            if (k > 0)
+                sql_append(b, ", ");
+            sql_append(b, "x.");
+            sql_append_ident(b, t->cols[t->pk[k]].name);
+        }
     }
     /* the rows that were missing: inserted from the known columns */
     sql_append(b, ") INSERT INTO ");
