@@ -175,6 +175,18 @@ compare_all "after catch-up"
 if [[ "${XDCR_TEST_CONSUMER_MODE:-active-active}" == one-way ]]; then
     h_assert_eq "1 0" "$(copy_groups copied) $(copy_groups upserted)" \
         "one-way: the 501 new rows went by one COPY"
+    # updates of rows the target does not have (one multi-row statement): inserted from what
+    # the update carries, and counted
+    h_psql west "DELETE FROM items WHERE id BETWEEN 201 AND 210" >/dev/null
+    h_psql east "UPDATE items SET name = 'renamed again' WHERE id BETWEEN 201 AND 210" >/dev/null
+    wait_for_token "updates of missing rows"
+    h_assert_eq 10 "$(h_psql west "SELECT count(*) FROM items WHERE id BETWEEN 201 AND 210 AND name = 'renamed again'")" \
+        "one-way: the 10 updated rows missing at the target were inserted"
+    h_assert_eq "$(h_psql east "SELECT md5(string_agg((id, name, price, ts, tags, data, m, u)::text, '|' ORDER BY id)) FROM items WHERE id BETWEEN 201 AND 210")" \
+        "$(h_psql west "SELECT md5(string_agg((id, name, price, ts, tags, data, m, u)::text, '|' ORDER BY id)) FROM items WHERE id BETWEEN 201 AND 210")" \
+        "... with every column the update carried"
+    h_assert_eq 10 "$(curl -fsS "http://$HTTP/metrics" | sed -n 's/^xdcr_consumer_missing_rows_total{origin="east",op="update"} //p')" \
+        "... and counted as missing"
 fi
 h_assert_eq "0" "$(h_psql west "SELECT count(*) FROM xdcr.halts")" "nothing halted"
 h_assert_eq "t" "$(h_psql west "SELECT lag_bytes IS NOT NULL AND lag_seconds < 60 FROM xdcr.lag WHERE origin = 'east'")" \
