@@ -430,6 +430,8 @@ int cli_tail(int argc, char **argv)
         if (rm == NULL) {
             if (mono_ms() - last >= o.idle_ms)
                 break;
+            if (rec != NULL)
+                fflush(rec); /* idle: what is recorded so far is in the file */
             continue;
         }
         if (rm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {

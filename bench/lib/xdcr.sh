@@ -254,6 +254,19 @@ xdcr-consumer --config cons.conf --replay.file=W.rec"
     H_QUIET=1 h_daemon_start "rec-$tag" "$XDCR_BUILD_DIR/cli/xdcr" tail \
         --bootstrap "$H_BROKER_BOOTSTRAP" --topic xdcr.east.changes --follow --idle-ms 3000 \
         --record "$rec" "${XDCR_RECORD_FETCH[@]}"
+    # the recorder must read before the workload starts (the mock keeps only about 5 MiB: a
+    # recorder that starts late begins at the low watermark): a marker, then wait until the
+    # recorder has written it (it flushes the file whenever it is idle)
+    bench_mark_next
+    bench_mark_set "$BENCH_MARK"
+    recording() { [[ "$(stat -c %s "$rec" 2>/dev/null || echo 0)" -gt 8 ]]; }
+    if ! b_wait 60 recording; then
+        b_finding "$w xdcr replay rep $rep: the recorder did not start within 60 s"
+        b_record "$w" xdcr replay "$rep" status setup-failed
+        h_daemon_stop "rec-$tag" >/dev/null
+        xdcr_teardown
+        return 0
+    fi
     if ! bench_workload_run "$w" "$H_DIR/workload.log"; then
         b_finding "$w xdcr replay rep $rep: the workload failed: $(tail -n 3 "$H_DIR/workload.log")"
         b_record "$w" xdcr replay "$rep" status workload-failed
@@ -292,6 +305,13 @@ xdcr-consumer --config cons.conf --replay.file=W.rec"
     if ((rc != 0)); then
         b_finding "$w xdcr replay rep $rep: the replay exited with status $rc: $(grep -h 'level=error\|exiting' "$log" | tail -n 1)"
         b_record "$w" xdcr replay "$rep" status failed
+        xdcr_teardown
+        rm -f "$rec"
+        return 0
+    fi
+    if grep -q "starting at the partition's low watermark" "$log"; then
+        b_finding "$w xdcr replay rep $rep: the recording misses the start of the topic (the recorder fell behind the mock's retention)"
+        b_record "$w" xdcr replay "$rep" status record-incomplete
         xdcr_teardown
         rm -f "$rec"
         return 0
