@@ -2001,8 +2001,9 @@ cons_t *cons_new(const cons_env_t *env, xdcr_error_t *err)
     po.table_policies = c->cfg->table_policies;
     po.multi_row = c->cfg->multi_row;
     po.copy_min_rows = c->cfg->multi_row ? (uint32_t)c->cfg->copy_min_rows : 0;
-    po.async_commit = c->cfg->synchronous_commit == CONS_SYNC_OFF ||
-                      (c->cfg->synchronous_commit == CONS_SYNC_AUTO && c->cfg->per_txn_commit);
+    /* auto = off: positions commit with the rows, so a commit lost in a target crash is
+       applied again (PostgreSQL's subscriptions default to off too) */
+    po.async_commit = c->cfg->synchronous_commit != CONS_SYNC_ON;
     po.tick = pg_tick;
     po.tick_ctx = c;
     c->pg = cons_pg_new(&po, c->lg);
