@@ -331,24 +331,31 @@ static PGresult *run(cons_pg_t *pg, const char *sql, int n, const char *const *v
     return res;
 }
 
-/* The waiting half of run(): flush, then collect every result. */
-static PGresult *run_wait(cons_pg_t *pg)
+/* Flush what is queued, then wait until a result can be read without blocking. */
+static bool await_result(cons_pg_t *pg)
 {
-    PGresult *keep = NULL, *res;
-
     for (;;) {
         int f = PQflush(pg->conn);
 
         if (f == 0)
             break;
         if (f < 0 || poll_io(pg, POLLIN | POLLOUT) <= 0 || PQconsumeInput(pg->conn) == 0)
-            goto lost;
+            return false;
     }
+    while (PQisBusy(pg->conn))
+        if (poll_io(pg, POLLIN) <= 0 || PQconsumeInput(pg->conn) == 0)
+            return false;
+    return true;
+}
+
+/* The waiting half of run(): collect every result. */
+static PGresult *run_wait(cons_pg_t *pg)
+{
+    PGresult *keep = NULL, *res;
+
     for (;;) {
-        while (PQisBusy(pg->conn)) {
-            if (poll_io(pg, POLLIN) <= 0 || PQconsumeInput(pg->conn) == 0)
-                goto lost;
-        }
+        if (!await_result(pg))
+            goto lost;
         res = PQgetResult(pg->conn);
         if (res == NULL)
             return keep;
@@ -1793,23 +1800,6 @@ static bool group_key(cons_pg_t *pg, bool insert)
  */
 #define COPY_MAX_PER_TXN 48
 
-/* Flush, then the next result (NULL when the connection failed or there is none). */
-static PGresult *next_result(cons_pg_t *pg)
-{
-    for (;;) {
-        int f = PQflush(pg->conn);
-
-        if (f == 0)
-            break;
-        if (f < 0 || poll_io(pg, POLLIN | POLLOUT) <= 0 || PQconsumeInput(pg->conn) == 0)
-            return NULL;
-    }
-    while (PQisBusy(pg->conn))
-        if (poll_io(pg, POLLIN) <= 0 || PQconsumeInput(pg->conn) == 0)
-            return NULL;
-    return PQgetResult(pg->conn);
-}
-
 /* Sync the pipeline, read everything and leave pipeline mode; the batch's error if it failed. */
 static int pipeline_pause(cons_pg_t *pg, xdcr_error_t *err)
 {
@@ -1926,7 +1916,7 @@ static int group_copy(cons_pg_t *pg, xdcr_error_t *err)
         res = NULL;
         goto failed;
     }
-    res = next_result(pg);
+    res = await_result(pg) ? PQgetResult(pg->conn) : NULL;
     if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
         PGresult *more;
 

@@ -105,15 +105,20 @@ xdcr_slot_active() {
     [[ "$(b_sql src "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'xdcr_east' AND active")" == 1 ]]
 }
 
-xdcr_setup() {
-    local mode=$1 n problem
-    XDCR_TAG=$2
+# xdcr_prepare TAG : a run's publication, a fresh dev broker and the configurations; no daemon yet
+xdcr_prepare() {
+    XDCR_TAG=$1
     XDCR_STARTS=0
     XDCR_FWD_NAME=""
     XDCR_CONS_NAME=""
     b_sql src "CREATE PUBLICATION xdcr_east FOR TABLE bench_items, bench_marker" >/dev/null
     H_QUIET=1 h_broker_start --brokers 1 --topic xdcr.east.changes:1
     xdcr_write_confs
+}
+
+xdcr_setup() {
+    local mode=$1 n problem
+    xdcr_prepare "$2"
     xdcr_start_daemons
     if ! b_wait 60 xdcr_slot_active; then
         problem=$(xdcr_health) || true
@@ -232,13 +237,9 @@ xdcr_replay_run() {
     rows=$(bench_workload_rows "$w")
     b_note "run $w xdcr replay rep $rep ($rows rows)"
     bench_reset "$w"
-    XDCR_TAG=$tag
+    xdcr_prepare "$tag"
     XDCR_STARTS=1
-    XDCR_CONS_NAME=""
     XDCR_FWD_NAME="fwd-$tag-1"
-    b_sql src "CREATE PUBLICATION xdcr_east FOR TABLE bench_items, bench_marker" >/dev/null
-    H_QUIET=1 h_broker_start --brokers 1 --topic xdcr.east.changes:1
-    xdcr_write_confs
     b_cmd "xdcr replay (the apply engine alone)" "# record: the forwarder as above, no consumer
 xdcr tail --bootstrap <dev broker> --topic xdcr.east.changes --follow --idle-ms 3000 --record W.rec ${XDCR_RECORD_FETCH[*]}
 # replay into the target (preload only), timed
