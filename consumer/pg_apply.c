@@ -1189,6 +1189,7 @@ static int load_table(cons_pg_t *pg, tbl_t *tb, xdcr_error_t *err)
         c.has_default = PQgetvalue(res, r, 6)[0] == 't';
         c.generated = PQgetvalue(res, r, 7)[0] == 't';
         c.pk_pos = (uint32_t)strtoul(PQgetvalue(res, r, 8), NULL, 10);
+        c.array_oid = (uint32_t)strtoul(PQgetvalue(res, r, 9), NULL, 10);
         if (xdcr_table_add_column(t, &c) != 0)
             goto nomem;
     }
@@ -1594,8 +1595,11 @@ built:
         types[i] = t->cols[cols[i]].type_oid;
     for (uint32_t k = 0; k < t->npk && op != 'I'; k++)
         types[(op == 'U' ? n : 0) + k] = t->cols[t->pk[k]].type_oid;
-    for (uint32_t i = 0; multi && i < nparams; i++)
-        types[i] = 1009; /* text[]: one column of many rows */
+    for (uint32_t i = 0; multi && i < nparams; i++) { /* one column of many rows */
+        uint32_t c = op == 'D' ? t->pk[i] : i < n ? cols[i] : t->pk[i - n];
+
+        types[i] = sql_multi_param_type(t, c);
+    }
     if (resolved) {
         types[nparams - 3] = 1184; /* timestamptz: the source commit time */
         types[nparams - 2] = 25;   /* text: the source origin */

@@ -299,15 +299,26 @@ int sql_build_delete(sql_buf_t *b, const xdcr_table_t *t)
 
 /* ---- multi-row statements ------------------------------------------------------------------ */
 
-/* ROWS FROM (unnest($1::text[]), ...) AS u("a", ...) over names */
+/*
+ * ROWS FROM (unnest($1), unnest($2::text[]), ...) AS u("a", "b", ...) over cols, then the key
+ * when with_key. A column whose type has a usable array type (array_oid) arrives as an array of
+ * that type (the parameter's type, see sql_multi_param_type): PostgreSQL reads each element
+ * with the type's input function, once. Any other column arrives as text[] and is cast where it
+ * is used (append_typed). On W3 (multi-row updates) typed arrays made the statement about 12%
+ * faster than text[] and a cast per value.
+ */
 static void append_unnest(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *cols, uint32_t n,
                           bool with_key)
 {
     uint32_t total = n + (with_key ? t->npk : 0);
 
     sql_append(b, "ROWS FROM (");
-    for (uint32_t i = 0; i < total; i++)
-        sql_appendf(b, "%spg_catalog.unnest($%u::pg_catalog.text[])", i > 0 ? ", " : "", i + 1);
+    for (uint32_t i = 0; i < total; i++) {
+        uint32_t c = i < n ? cols[i] : t->pk[i - n];
+
+        sql_appendf(b, "%spg_catalog.unnest($%u%s)", i > 0 ? ", " : "", i + 1,
+                    t->cols[c].array_oid != 0 ? "" : "::pg_catalog.text[]");
+    }
     sql_append(b, ") AS u(");
     for (uint32_t i = 0; i < n; i++) {
         if (i > 0)
@@ -322,12 +333,18 @@ static void append_unnest(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *c
     sql_append(b, ")");
 }
 
-/* u."c"::type */
+/* u."c", cast to its type when it arrived as text (see append_unnest) */
 static void append_typed(sql_buf_t *b, const xdcr_table_t *t, uint32_t c)
 {
     sql_append(b, "u.");
     sql_append_ident(b, t->cols[c].name);
-    sql_appendf(b, "::%s", t->cols[c].type_name);
+    if (t->cols[c].array_oid == 0)
+        sql_appendf(b, "::%s", t->cols[c].type_name);
+}
+
+uint32_t sql_multi_param_type(const xdcr_table_t *t, uint32_t c)
+{
+    return t->cols[c].array_oid != 0 ? t->cols[c].array_oid : 1009; /* text[] */
 }
 
 /* x."a" = u."a"::type AND ... over the key */
@@ -429,7 +446,11 @@ int sql_build_multi_update(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *
             sql_append(b, ", ");
         append_typed(b, t, t->pk[k]);
     }
-    sql_append(b, " FROM u WHERE NOT EXISTS (SELECT 1 FROM upd WHERE ");
+    /* The anti-join runs only when the update missed a row: a gate that PostgreSQL evaluates
+     * once (a one-time filter over two counts of tuplestores). Without it the hash anti-join
+     * cost about 5% on W3, where no row is ever missing. */
+    sql_append(b, " FROM u WHERE (SELECT pg_catalog.count(*) FROM upd) OPERATOR(pg_catalog.<)"
+                  " (SELECT pg_catalog.count(*) FROM u) AND NOT EXISTS (SELECT 1 FROM upd WHERE ");
     append_key_typed(b, t, "upd");
     sql_append(b, ")");
     append_on_conflict(b, t, set_cols, nset);

@@ -62,10 +62,11 @@ int sql_build_delete(sql_buf_t *b, const xdcr_table_t *t);
 
 /*
  * Multi-row forms of the three statements above, for many rows of one table, operation and
- * column set in one statement: every parameter is a text[] array holding one column's values
- * (row i of the statement is element i of every array), cast to the column's type by its name
- * (xdcr_tcol_t.type_name). Same parameter order as the single-row forms. The caller never puts
- * two rows with the same key into one statement.
+ * column set in one statement: every parameter is an array holding one column's values in
+ * array text form (row i of the statement is element i of every array), of the parameter type
+ * sql_multi_param_type() gives: the column type's array type, or text[] cast to the column's
+ * type by its name (xdcr_tcol_t.type_name). Same parameter order as the single-row forms. The
+ * caller never puts two rows with the same key into one statement.
  *   upsert: INSERT ... SELECT FROM unnest(...) ON CONFLICT (pk) DO UPDATE ...
  *   update: rows found are updated, missing ones inserted from the known columns; the row count
  *           is the number of rows that were missing.
@@ -75,6 +76,9 @@ int sql_build_multi_upsert(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *
 int sql_build_multi_update(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *set_cols,
                            uint32_t nset);
 int sql_build_multi_delete(sql_buf_t *b, const xdcr_table_t *t);
+
+/* The parameter type of column c in the multi-row statements: its array type, or text[]. */
+uint32_t sql_multi_param_type(const xdcr_table_t *t, uint32_t c);
 /* Append one element of a text[] literal ("..." with " and \ escaped, or NULL for s == NULL);
  * first: no comma before it. The caller adds the braces. */
 void sql_append_array_elem(sql_buf_t *b, const char *s, size_t len, bool first);

@@ -29,7 +29,8 @@
  * The query that reads one target table ($1 schema, $2 table name) for xdcr_table_t, shared by
  * the consumer and `xdcr check`. No rows when the table does not exist; else one row per column
  * (attname NULL when it has none): relid, relkind, attname, atttypid, type name, not null, has
- * default, generated, position in the primary key (0 when none).
+ * default, generated, position in the primary key (0 when none), the OID of the type's array
+ * type when a column of many rows can be sent as one (0 when not: see xdcr_tcol_t.array_oid).
  */
 extern const char xdcr_schema_check_target_sql[];
 
@@ -43,6 +44,11 @@ typedef struct xdcr_tcol {
     bool has_default; /* a DEFAULT, identity or serial: may be left out of an INSERT */
     bool generated;   /* GENERATED ALWAYS AS (...) STORED: cannot be written */
     uint32_t pk_pos;  /* 1-based position in the primary key, 0 when not a key column */
+    /* The type's array type, for multi-row statements: their parameters are arrays of this
+     * type, read by the type's own input function per element. 0 when the type is itself an
+     * array (unnest would flatten it), has no array type, or separates array elements by
+     * something other than a comma (box): such columns travel as text[] and are cast. */
+    uint32_t array_oid;
 } xdcr_tcol_t;
 
 typedef struct xdcr_table {

@@ -18,7 +18,8 @@ SCHEMA_SQL="
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
 CREATE TABLE items (
     id bigint PRIMARY KEY, name text, doc text, price numeric(12,2), ts timestamptz, d date,
-    tags text[], data jsonb, b bytea, m mood, f float8, iv interval, flag boolean, u uuid);
+    tags text[], data jsonb, b bytea, m mood, f float8, iv interval, flag boolean, u uuid,
+    bx box);
 ALTER TABLE items ALTER COLUMN doc SET STORAGE EXTERNAL;
 CREATE TABLE \"Order Lines\" (
     \"tenant-id\" text, \"order\" bigint, \"Qty\" integer, note text,
@@ -107,7 +108,7 @@ start_consumer
 
 # ---- workload 1 -----------------------------------------------------------------------------
 h_psql east "
-INSERT INTO items (id, name, doc, price, ts, d, tags, data, b, m, f, iv, flag, u)
+INSERT INTO items (id, name, doc, price, ts, d, tags, data, b, m, f, iv, flag, u, bx)
 SELECT g, 'item ' || g,
        CASE WHEN g % 10 = 0 THEN (SELECT string_agg(md5(random()::text || i), '')
                                   FROM generate_series(1, 300) s(i)) END,
@@ -116,7 +117,8 @@ SELECT g, 'item ' || g,
        jsonb_build_object('k', g, 'nested', jsonb_build_array(1, 'two', NULL)),
        decode(md5(g::text), 'hex'), (ARRAY['sad', 'ok', 'happy'])[g % 3 + 1]::mood,
        CASE WHEN g = 1 THEN 'NaN' WHEN g = 2 THEN '-Infinity' ELSE g / 3.0 END,
-       make_interval(days => g, secs => g * 1.5), g % 2 = 0, gen_random_uuid()
+       make_interval(days => g, secs => g * 1.5), g % 2 = 0, gen_random_uuid(),
+       box(point(g, -g), point(g + 0.5, 2))
 FROM generate_series(1, 300) g;
 INSERT INTO \"Order Lines\" SELECT 't' || (g % 5), g, g * 2, 'note ' || g FROM generate_series(1, 100) g;
 INSERT INTO trunc_me SELECT g, 'v' || g FROM generate_series(1, 20) g;
@@ -182,8 +184,8 @@ if [[ "${XDCR_TEST_CONSUMER_MODE:-active-active}" == one-way ]]; then
     wait_for_token "updates of missing rows"
     h_assert_eq 10 "$(h_psql west "SELECT count(*) FROM items WHERE id BETWEEN 201 AND 210 AND name = 'renamed again'")" \
         "one-way: the 10 updated rows missing at the target were inserted"
-    h_assert_eq "$(h_psql east "SELECT md5(string_agg((id, name, price, ts, tags, data, m, u)::text, '|' ORDER BY id)) FROM items WHERE id BETWEEN 201 AND 210")" \
-        "$(h_psql west "SELECT md5(string_agg((id, name, price, ts, tags, data, m, u)::text, '|' ORDER BY id)) FROM items WHERE id BETWEEN 201 AND 210")" \
+    h_assert_eq "$(h_psql east "SELECT md5(string_agg((id, name, price, ts, tags, data, m, u, bx)::text, '|' ORDER BY id)) FROM items WHERE id BETWEEN 201 AND 210")" \
+        "$(h_psql west "SELECT md5(string_agg((id, name, price, ts, tags, data, m, u, bx)::text, '|' ORDER BY id)) FROM items WHERE id BETWEEN 201 AND 210")" \
         "... with every column the update carried"
     h_assert_eq 10 "$(curl -fsS "http://$HTTP/metrics" | sed -n 's/^xdcr_consumer_missing_rows_total{origin="east",op="update"} //p')" \
         "... and counted as missing"
