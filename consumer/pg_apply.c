@@ -72,7 +72,8 @@ typedef struct px {
     char op;
     int64_t offset; /* Kafka offset of the change, -1 */
     tbl_t *tbl;     /* for errors and prepares */
-    stmt_t *stmt;   /* PX_PREPARE */
+    stmt_t *stmt;   /* PX_PREPARE of a row statement */
+    int fixed;      /* PX_PREPARE of a fixed statement: its fixed_stmt_t + 1, else 0 */
     PGresult *res;  /* PX_QUERY: kept for the caller */
     bool resolved;  /* PX_STMT: returns (kind, apply) */
     uint32_t rows;  /* PX_STMT: rows of a multi-row statement (0: single row) */
@@ -80,6 +81,24 @@ typedef struct px {
     bool done;      /* PX_QUERY: finished */
     uint64_t id;    /* PX_QUERY: to find it */
 } px_t;
+
+/*
+ * The statements every batch sends, whose text never changes within a session: prepared once
+ * per session under these names, then only bound and executed. Sent as unnamed statements,
+ * their parsing and planning were about half of the target backend's CPU on W2 (one row per
+ * source transaction, so many small batches).
+ */
+typedef enum fixed_stmt {
+    FX_POSITION,   /* the position upsert with its version fence (cons_pg_put_position) */
+    FX_NOTIFY,     /* pg_notify('xdcr_applied', origin) */
+    FX_TRYLOCK,    /* pg_try_advisory_lock of a wait generation */
+    FX_UNLOCK,     /* pg_advisory_unlock of the old one */
+    FX_XACT_SETUP, /* pg_replication_origin_xact_setup */
+    FX_N
+} fixed_stmt_t;
+
+static const char *const fixed_names[FX_N] = {"xdcr_position", "xdcr_notify", "xdcr_trylock",
+                                              "xdcr_unlock", "xdcr_xact_setup"};
 
 /*
  * Consecutive row changes of one table, operation and column set, not yet sent: applied by one
@@ -168,6 +187,7 @@ struct cons_pg {
     tbl_t **tables;
     size_t ntables, tcap;
     uint64_t stmt_counter;
+    bool fixed[FX_N]; /* prepared in this session (see fixed_stmt_t) */
     sql_buf_t sql;
 
     group_t g;
@@ -541,6 +561,7 @@ void cons_pg_disconnect(cons_pg_t *pg)
     group_reset(pg);
     /* prepared statements die with the session; table shapes may have changed meanwhile */
     forget_all_tables(pg);
+    memset(pg->fixed, 0, sizeof(pg->fixed));
     /* and so do its advisory locks */
     for (size_t i = 0; i < pg->nturns; i++)
         pg->turns[i].held[0] = pg->turns[i].held[1] = false;
@@ -791,6 +812,17 @@ out:
 
 /* ---- pipeline machinery -------------------------------------------------------------------- */
 
+/* A prepare that failed or was skipped: the statement is not there, prepare it again. */
+static void forget_prepare(cons_pg_t *pg, const px_t *x)
+{
+    if (x->kind != PX_PREPARE)
+        return;
+    if (x->stmt != NULL)
+        x->stmt->prepared = false;
+    if (x->fixed > 0)
+        pg->fixed[x->fixed - 1] = false;
+}
+
 static px_t *push_px(cons_pg_t *pg, px_kind_t kind, xdcr_error_t *err)
 {
     px_t *x;
@@ -886,11 +918,9 @@ static void handle_result(cons_pg_t *pg, PGresult *res)
     }
     if (st == PGRES_FATAL_ERROR) {
         record_failure(pg, x, res);
-        if (x->kind == PX_PREPARE && x->stmt != NULL)
-            x->stmt->prepared = false;
+        forget_prepare(pg, x);
     } else if (st == PGRES_PIPELINE_ABORTED) {
-        if (x->kind == PX_PREPARE && x->stmt != NULL)
-            x->stmt->prepared = false;
+        forget_prepare(pg, x);
     } else if (x->kind == PX_STMT && x->resolved) {
         count_resolved(pg, x->op, res);
     } else if (x->kind == PX_STMT) {
@@ -1091,6 +1121,36 @@ static int send_failed(cons_pg_t *pg, xdcr_error_t *err)
         return conn_lost(pg, err);
     return xdcr_error_set(err, XDCR_EPG, true, "could not send a statement: %s",
                           conn_error(pg->conn, ebuf, sizeof(ebuf)));
+}
+
+/*
+ * Queue the result of fixed statement `which` (text sql, n parameters), preparing it first
+ * when this session has not; then set up the returned px and call send_fixed().
+ */
+static px_t *push_fixed(cons_pg_t *pg, px_kind_t kind, fixed_stmt_t which, const char *sql, int n,
+                        xdcr_error_t *err)
+{
+    if (!pg->fixed[which]) {
+        px_t *p = push_px(pg, PX_PREPARE, err);
+
+        if (p == NULL)
+            return NULL;
+        p->fixed = (int)which + 1;
+        if (PQsendPrepare(pg->conn, fixed_names[which], sql, n, NULL) == 0) {
+            send_failed(pg, err);
+            return NULL;
+        }
+        pg->fixed[which] = true;
+    }
+    return push_px(pg, kind, err);
+}
+
+static int send_fixed(cons_pg_t *pg, fixed_stmt_t which, int n, const char *const *vals,
+                      xdcr_error_t *err)
+{
+    if (PQsendQueryPrepared(pg->conn, fixed_names[which], n, vals, NULL, NULL, 0) == 0)
+        return send_failed(pg, err);
+    return after_send(pg, err);
 }
 
 /* Queue a statement with text parameters; its result is handled by kind. */
@@ -2603,6 +2663,15 @@ static char *fmt_time(int64_t us, char *buf, size_t len)
     return buf;
 }
 
+/* pg_notify('xdcr_applied', vals[0]): `xdcr wait` listeners look at the position again */
+static int send_notify(cons_pg_t *pg, const char *const *vals, xdcr_error_t *err)
+{
+    if (push_fixed(pg, PX_OTHER, FX_NOTIFY, "SELECT pg_catalog.pg_notify('xdcr_applied', $1)", 1,
+                   err) == NULL)
+        return err->code;
+    return send_fixed(pg, FX_NOTIFY, 1, vals, err);
+}
+
 int cons_pg_put_position(cons_pg_t *pg, const cons_pos_write_t *w, xdcr_error_t *err)
 {
     char part[16], seq[XDCR_LSN_STRLEN], ct[40], off[24], sysid[24], tli[16], mt[40];
@@ -2629,30 +2698,19 @@ int cons_pg_put_position(cons_pg_t *pg, const cons_pos_write_t *w, xdcr_error_t 
             vals[0] = t->key;
             snprintf(par, sizeof(par), "%d", pg->adv_parity);
             vals[1] = par;
-            x = push_px(pg, PX_WAITLOCK, err);
-            if (x == NULL)
+            x = push_fixed(pg, PX_WAITLOCK, FX_TRYLOCK,
+                           "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext($1), "
+                           "$2::integer)",
+                           2, err);
+            if (x == NULL || (rc = send_fixed(pg, FX_TRYLOCK, 2, vals, err)) != 0)
                 return err->code;
-            rc = send_params(pg, x,
-                             "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext($1), "
-                             "$2::integer)",
-                             2, vals, err);
-            if (rc != 0)
-                return rc;
         }
         vals[0] = w->origin;
-        x = push_px(pg, PX_OTHER, err);
-        if (x == NULL)
-            return err->code;
-        rc = send_params(pg, x, "SELECT pg_catalog.pg_notify('xdcr_applied', $1)", 1, vals, err);
-        if (rc != 0)
+        if ((rc = send_notify(pg, vals, err)) != 0)
             return rc;
     } else if (w->notify) {
         vals[0] = w->origin;
-        x = push_px(pg, PX_OTHER, err);
-        if (x == NULL)
-            return err->code;
-        rc = send_params(pg, x, "SELECT pg_catalog.pg_notify('xdcr_applied', $1)", 1, vals, err);
-        if (rc != 0)
+        if ((rc = send_notify(pg, vals, err)) != 0)
             return rc;
     }
     sql_buf_reset(&pg->sql);
@@ -2702,11 +2760,11 @@ int cons_pg_put_position(cons_pg_t *pg, const cons_pos_write_t *w, xdcr_error_t 
     vals[12] = gen;
     vals[13] = w->high_watermark >= 0 ? hw : NULL;
     pg->expect_version = w->expect_version;
-    x = push_px(pg, PX_POSITION, err);
+    x = push_fixed(pg, PX_POSITION, FX_POSITION, pg->sql.data, 14, err);
     if (x == NULL)
         return err->code;
     x->expect = w->expect_version;
-    return send_params(pg, x, pg->sql.data, 14, vals, err);
+    return send_fixed(pg, FX_POSITION, 14, vals, err);
 }
 
 static bool is_text_payload(const unsigned char *s, size_t n)
@@ -2894,16 +2952,15 @@ static int send_xact_setup(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_
 {
     char lsn[XDCR_LSN_STRLEN], ts[40];
     const char *vals[2];
-    px_t *x = push_px(pg, PX_OTHER, err);
 
-    if (x == NULL)
+    if (push_fixed(pg, PX_OTHER, FX_XACT_SETUP,
+                   "SELECT pg_catalog.pg_replication_origin_xact_setup($1::pg_lsn, "
+                   "COALESCE($2::timestamptz, now()))",
+                   2, err) == NULL)
         return err->code;
     vals[0] = xdcr_lsn_format(origin_lsn, lsn);
     vals[1] = fmt_time(origin_time_us, ts, sizeof(ts));
-    return send_params(pg, x,
-                       "SELECT pg_catalog.pg_replication_origin_xact_setup($1::pg_lsn, "
-                       "COALESCE($2::timestamptz, now()))",
-                       2, vals, err);
+    return send_fixed(pg, FX_XACT_SETUP, 2, vals, err);
 }
 
 int cons_pg_subcommit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
@@ -2979,13 +3036,13 @@ int cons_pg_commit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
         const char *vals[2] = {pg->adv_turn->key, par};
 
         snprintf(par, sizeof(par), "%d", 1 - pg->adv_parity);
-        x = push_px(pg, PX_WAITUNLOCK, err);
+        x = push_fixed(pg, PX_WAITUNLOCK, FX_UNLOCK,
+                       "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtext($1), "
+                       "$2::integer)",
+                       2, err);
         if (x == NULL)
             return err->code;
-        if (PQsendQueryParams(pg->conn,
-                              "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtext($1), "
-                              "$2::integer)",
-                              2, NULL, vals, NULL, NULL, 0) == 0) {
+        if (PQsendQueryPrepared(pg->conn, fixed_names[FX_UNLOCK], 2, vals, NULL, NULL, 0) == 0) {
             rc = send_failed(pg, err);
             goto failed;
         }
