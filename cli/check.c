@@ -170,19 +170,11 @@ static int load_target(PGconn *conn, const char *schema, const char *table, xdcr
     if (t == NULL)
         goto nomem;
     for (int r = 0; r < PQntuples(res); r++) {
-        xdcr_tcol_t c;
+        const char *v[XDCR_SCHEMA_CHECK_TARGET_NCOLS];
 
-        if (PQgetisnull(res, r, 2))
-            continue; /* a table without columns */
-        memset(&c, 0, sizeof(c));
-        c.name = PQgetvalue(res, r, 2);
-        c.type_oid = (uint32_t)strtoul(PQgetvalue(res, r, 3), NULL, 10);
-        c.type_name = PQgetvalue(res, r, 4);
-        c.not_null = PQgetvalue(res, r, 5)[0] == 't';
-        c.has_default = PQgetvalue(res, r, 6)[0] == 't';
-        c.generated = PQgetvalue(res, r, 7)[0] == 't';
-        c.pk_pos = (uint32_t)strtoul(PQgetvalue(res, r, 8), NULL, 10);
-        if (xdcr_table_add_column(t, &c) != 0)
+        for (int k = 0; k < XDCR_SCHEMA_CHECK_TARGET_NCOLS; k++)
+            v[k] = PQgetisnull(res, r, k) ? NULL : PQgetvalue(res, r, k);
+        if (xdcr_table_add_catalog_row(t, v) != 0)
             goto nomem;
     }
     if (xdcr_table_finish(t) != 0) {

@@ -19,7 +19,14 @@ const char xdcr_schema_check_target_sql[] =
     " COALESCE((SELECT k.n FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[])"
     " WITH ORDINALITY k(att, n) WHERE k.att OPERATOR(pg_catalog.=) a.attnum), 0),"
     " CASE WHEN ty.typcategory OPERATOR(pg_catalog.<>) 'A'"
-    " AND ty.typdelim OPERATOR(pg_catalog.=) ',' THEN ty.typarray ELSE 0 END"
+    " AND ty.typdelim OPERATOR(pg_catalog.=) ',' THEN ty.typarray ELSE 0 END,"
+    " (SELECT CASE WHEN bn.nspname OPERATOR(pg_catalog.=) 'pg_catalog'"
+    " THEN pg_catalog.format_type(b.oid, -1)"
+    " ELSE pg_catalog.quote_ident(bn.nspname) OPERATOR(pg_catalog.||) '.'"
+    " OPERATOR(pg_catalog.||) pg_catalog.quote_ident(b.typname) END"
+    " FROM pg_catalog.pg_type b JOIN pg_catalog.pg_namespace bn"
+    " ON bn.oid OPERATOR(pg_catalog.=) b.typnamespace"
+    " WHERE ty.typtype OPERATOR(pg_catalog.=) 'd' AND b.oid OPERATOR(pg_catalog.=) ty.typbasetype)"
     " FROM pg_catalog.pg_class c"
     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
     " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
@@ -61,13 +68,35 @@ int xdcr_table_add_column(xdcr_table_t *t, const xdcr_tcol_t *col)
     *c = *col;
     c->name = strdup(col->name);
     c->type_name = strdup(col->type_name != NULL ? col->type_name : "");
-    if (c->name == NULL || c->type_name == NULL) {
+    c->base_type_name = col->base_type_name != NULL ? strdup(col->base_type_name) : NULL;
+    if (c->name == NULL || c->type_name == NULL ||
+        (col->base_type_name != NULL && c->base_type_name == NULL)) {
         free(c->name);
         free(c->type_name);
+        free(c->base_type_name);
         return XDCR_ENOMEM;
     }
     t->ncols++;
     return 0;
+}
+
+int xdcr_table_add_catalog_row(xdcr_table_t *t, const char *const *v)
+{
+    xdcr_tcol_t c;
+
+    if (v[2] == NULL)
+        return 0; /* a table without columns */
+    memset(&c, 0, sizeof(c));
+    c.name = (char *)(uintptr_t)v[2];
+    c.type_oid = v[3] != NULL ? (uint32_t)strtoul(v[3], NULL, 10) : 0;
+    c.type_name = (char *)(uintptr_t)v[4];
+    c.not_null = v[5] != NULL && v[5][0] == 't';
+    c.has_default = v[6] != NULL && v[6][0] == 't';
+    c.generated = v[7] != NULL && v[7][0] == 't';
+    c.pk_pos = v[8] != NULL ? (uint32_t)strtoul(v[8], NULL, 10) : 0;
+    c.array_oid = v[9] != NULL ? (uint32_t)strtoul(v[9], NULL, 10) : 0;
+    c.base_type_name = (char *)(uintptr_t)v[10];
+    return xdcr_table_add_column(t, &c);
 }
 
 int xdcr_table_finish(xdcr_table_t *t)
@@ -109,6 +138,7 @@ void xdcr_table_free(xdcr_table_t *t)
     for (uint32_t i = 0; i < t->ncols; i++) {
         free(t->cols[i].name);
         free(t->cols[i].type_name);
+        free(t->cols[i].base_type_name);
     }
     free(t->cols);
     free(t->pk);
@@ -226,12 +256,39 @@ static bool has_array_suffix(const char *t, size_t *base_len)
     return false;
 }
 
+/* pg_catalog types whose internal name (typname) differs from their format_type() name */
+static const char *const internal_names[][2] = {
+    {"bool", "boolean"},
+    {"int2", "smallint"},
+    {"int4", "integer"},
+    {"int8", "bigint"},
+    {"float4", "real"},
+    {"float8", "double precision"},
+    {"varchar", "character varying"},
+    {"timestamp", "timestamp without time zone"},
+    {"timestamptz", "timestamp with time zone"},
+    {"time", "time without time zone"},
+    {"timetz", "time with time zone"},
+    {"varbit", "bit varying"},
+    {"bit", "\"bit\""},
+    {"char", "\"char\""},
+};
+
+const char *xdcr_type_canonical(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < sizeof(internal_names) / sizeof(internal_names[0]); i++)
+        if (strcmp(name, internal_names[i][0]) == 0)
+            return internal_names[i][1];
+    return name;
+}
+
 bool xdcr_types_compatible(const char *src_type, const char *tgt_type)
 {
     size_t sb, tb;
 
     if (src_type == NULL || src_type[0] == '\0')
         return true; /* unknown at the source: the target's input function decides */
+    src_type = xdcr_type_canonical(src_type); /* as an older forwarder named a domain's type */
     if (strcmp(src_type, tgt_type) == 0)
         return true;
     if (is_text_like(tgt_type))
@@ -320,7 +377,9 @@ size_t xdcr_check_relation(const xdcr_relation_t *src, const xdcr_table_t *t, in
                               src->schema, src->table, sc->name);
             continue;
         }
-        if (!xdcr_types_compatible(sc->type, t->cols[j].type_name)) {
+        if (!xdcr_types_compatible(sc->type, t->cols[j].type_name) &&
+            (t->cols[j].base_type_name == NULL ||
+             !xdcr_types_compatible(sc->type, t->cols[j].base_type_name))) {
             xdcr_problems_add(out, "column %s.%s.%s has type %s at the source but %s at the target",
                               src->schema, src->table, sc->name, sc->type, t->cols[j].type_name);
             continue;

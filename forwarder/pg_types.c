@@ -4,6 +4,7 @@
  * The tables were generated from a PostgreSQL 15 cluster (pg_type, pg_get_keywords()).
  */
 #include "pgoutput.h"
+#include "xdcr/schema_check.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -432,6 +433,26 @@ static void put_ident(char *buf, size_t len, size_t *n, const char *s)
         put(buf, len, n, '"');
 }
 
+/* name (with its quotes) as format_type() prints it: "int4" -> integer, "_int4" -> integer[] */
+static void put_catalog_type(char *buf, size_t len, size_t *n, const char *name)
+{
+    const char *canon;
+
+    if (name[0] == '_' && name[1] != '\0') { /* pg_catalog's array types: _int4 */
+        put_catalog_type(buf, len, n, name + 1);
+        put(buf, len, n, '[');
+        put(buf, len, n, ']');
+        return;
+    }
+    canon = xdcr_type_canonical(name);
+    if (canon == name) {
+        put_ident(buf, len, n, name);
+        return;
+    }
+    for (const char *p = canon; *p != '\0'; p++) /* already quoted where it must be */
+        put(buf, len, n, *p);
+}
+
 size_t fwd_pg_format_type(char *buf, size_t len, const char *nspname, const char *name)
 {
     size_t n = 0;
@@ -439,8 +460,11 @@ size_t fwd_pg_format_type(char *buf, size_t len, const char *nspname, const char
     if (nspname[0] != '\0' && strcmp(nspname, "pg_catalog") != 0) {
         put_ident(buf, len, &n, nspname);
         put(buf, len, &n, '.');
+        put_ident(buf, len, &n, name);
+    } else {
+        /* a Type message names a domain by its base type, by the internal name */
+        put_catalog_type(buf, len, &n, name);
     }
-    put_ident(buf, len, &n, name);
     if (buf != NULL && len > 0)
         buf[n < len ? n : len - 1] = '\0';
     return n;

@@ -185,9 +185,11 @@ const char *fwd_pg_type_name(uint32_t oid);
 
 /*
  * Format a type from a Type message as format_type() would when it is not on the search path:
- * quote_ident(nspname) "." quote_ident(name), or just quote_ident(name) when nspname is "" or
- * "pg_catalog". Writes at most len bytes including the NUL (like snprintf) and returns the
- * length the full result needs, excluding the NUL.
+ * quote_ident(nspname) "." quote_ident(name); when nspname is "" or "pg_catalog" (a domain over
+ * a built-in type: pgoutput names its base type, by the internal name) the format_type() name
+ * of the built-in type, so "int4" becomes integer and "_timestamptz" timestamp with time zone[].
+ * Writes at most len bytes including the NUL (like snprintf) and returns the length the full
+ * result needs, excluding the NUL.
  */
 size_t fwd_pg_format_type(char *buf, size_t len, const char *nspname, const char *name);
 

@@ -30,9 +30,12 @@
  * the consumer and `xdcr check`. No rows when the table does not exist; else one row per column
  * (attname NULL when it has none): relid, relkind, attname, atttypid, type name, not null, has
  * default, generated, position in the primary key (0 when none), the OID of the type's array
- * type when a column of many rows can be sent as one (0 when not: see xdcr_tcol_t.array_oid).
+ * type when a column of many rows can be sent as one (0 when not: see xdcr_tcol_t.array_oid),
+ * a domain's base type name (NULL when not a domain). Read a row with
+ * xdcr_table_add_catalog_row().
  */
 extern const char xdcr_schema_check_target_sql[];
+#define XDCR_SCHEMA_CHECK_TARGET_NCOLS 11
 
 /* One target column as read from pg_attribute (dropped columns excluded). */
 typedef struct xdcr_tcol {
@@ -49,6 +52,9 @@ typedef struct xdcr_tcol {
      * array (unnest would flatten it), has no array type, or separates array elements by
      * something other than a comma (box): such columns travel as text[] and are cast. */
     uint32_t array_oid;
+    /* A domain's base type, named like type_name: pgoutput describes a domain column by its
+     * base type, so that is what the source names. NULL when the column is not a domain. */
+    char *base_type_name;
 } xdcr_tcol_t;
 
 typedef struct xdcr_table {
@@ -61,6 +67,13 @@ typedef struct xdcr_table {
     uint32_t npk;
     uint32_t *pk; /* column indexes in key order, npk entries */
 } xdcr_table_t;
+
+/*
+ * Add the column of one row of xdcr_schema_check_target_sql: v[i] is the text of result column
+ * i (XDCR_SCHEMA_CHECK_TARGET_NCOLS of them), NULL for SQL NULL. A row without a column (a
+ * table that has none) adds nothing. 0, or XDCR_ENOMEM.
+ */
+int xdcr_table_add_catalog_row(xdcr_table_t *t, const char *const *v);
 
 /* An empty table description; add columns, then xdcr_table_finish(). NULL when out of memory. */
 xdcr_table_t *xdcr_table_new(const char *schema, const char *name, uint32_t relid, char relkind);
@@ -93,6 +106,13 @@ char *xdcr_problems_join(const xdcr_problems_t *p, char *buf, size_t len);
  * json <-> jsonb, varchar <-> text) are compatible; an empty src_type (unknown) is accepted.
  */
 bool xdcr_types_compatible(const char *src_type, const char *tgt_type);
+
+/*
+ * The format_type() name of a pg_catalog type known by its internal name ("int4" -> "integer",
+ * "timestamptz" -> "timestamp with time zone"); any other name is returned as it is. pgoutput's
+ * Type messages (sent for domains) carry internal names.
+ */
+const char *xdcr_type_canonical(const char *name);
 
 /*
  * Check a table for the `tables` preflight (no source description): exists, is a table, has a

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 #
 # test_consumer_basic.sh - end to end: source PostgreSQL (east) -> xdcr-forwarder -> dev broker
-# -> xdcr-consumer -> target PostgreSQL (west). Many types, composite and quoted keys, a changed
-# key, unchanged TOAST values, deletes, TRUNCATE, a transaction split into many messages; then a
-# clean stop (exit 0) and a catch-up after downtime. Every table is compared by content checksum,
-# and the position row by SQL.
+# -> xdcr-consumer -> target PostgreSQL (west). Many types (a domain, box, arrays, an enum),
+# composite and quoted keys, a changed key, unchanged TOAST values, deletes, TRUNCATE, a
+# transaction split into many messages; then a clean stop (exit 0) and a catch-up after downtime.
+# Every table is compared by content checksum, and the position row by SQL.
 set -euo pipefail
 
 : "${XDCR_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -16,10 +16,11 @@ CONS="$XDCR_BUILD_DIR/consumer/xdcr-consumer"
 
 SCHEMA_SQL="
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE DOMAIN posint AS integer CHECK (VALUE > 0);
 CREATE TABLE items (
     id bigint PRIMARY KEY, name text, doc text, price numeric(12,2), ts timestamptz, d date,
     tags text[], data jsonb, b bytea, m mood, f float8, iv interval, flag boolean, u uuid,
-    bx box);
+    bx box, dm posint);
 ALTER TABLE items ALTER COLUMN doc SET STORAGE EXTERNAL;
 CREATE TABLE \"Order Lines\" (
     \"tenant-id\" text, \"order\" bigint, \"Qty\" integer, note text,
@@ -108,7 +109,7 @@ start_consumer
 
 # ---- workload 1 -----------------------------------------------------------------------------
 h_psql east "
-INSERT INTO items (id, name, doc, price, ts, d, tags, data, b, m, f, iv, flag, u, bx)
+INSERT INTO items (id, name, doc, price, ts, d, tags, data, b, m, f, iv, flag, u, bx, dm)
 SELECT g, 'item ' || g,
        CASE WHEN g % 10 = 0 THEN (SELECT string_agg(md5(random()::text || i), '')
                                   FROM generate_series(1, 300) s(i)) END,
@@ -118,7 +119,7 @@ SELECT g, 'item ' || g,
        decode(md5(g::text), 'hex'), (ARRAY['sad', 'ok', 'happy'])[g % 3 + 1]::mood,
        CASE WHEN g = 1 THEN 'NaN' WHEN g = 2 THEN '-Infinity' ELSE g / 3.0 END,
        make_interval(days => g, secs => g * 1.5), g % 2 = 0, gen_random_uuid(),
-       box(point(g, -g), point(g + 0.5, 2))
+       box(point(g, -g), point(g + 0.5, 2)), g
 FROM generate_series(1, 300) g;
 INSERT INTO \"Order Lines\" SELECT 't' || (g % 5), g, g * 2, 'note ' || g FROM generate_series(1, 100) g;
 INSERT INTO trunc_me SELECT g, 'v' || g FROM generate_series(1, 20) g;
@@ -184,8 +185,8 @@ if [[ "${XDCR_TEST_CONSUMER_MODE:-active-active}" == one-way ]]; then
     wait_for_token "updates of missing rows"
     h_assert_eq 10 "$(h_psql west "SELECT count(*) FROM items WHERE id BETWEEN 201 AND 210 AND name = 'renamed again'")" \
         "one-way: the 10 updated rows missing at the target were inserted"
-    h_assert_eq "$(h_psql east "SELECT md5(string_agg((id, name, price, ts, tags, data, m, u, bx)::text, '|' ORDER BY id)) FROM items WHERE id BETWEEN 201 AND 210")" \
-        "$(h_psql west "SELECT md5(string_agg((id, name, price, ts, tags, data, m, u, bx)::text, '|' ORDER BY id)) FROM items WHERE id BETWEEN 201 AND 210")" \
+    h_assert_eq "$(h_psql east "SELECT md5(string_agg((id, name, price, ts, tags, data, m, u, bx, dm)::text, '|' ORDER BY id)) FROM items WHERE id BETWEEN 201 AND 210")" \
+        "$(h_psql west "SELECT md5(string_agg((id, name, price, ts, tags, data, m, u, bx, dm)::text, '|' ORDER BY id)) FROM items WHERE id BETWEEN 201 AND 210")" \
         "... with every column the update carried"
     h_assert_eq 10 "$(curl -fsS "http://$HTTP/metrics" | sed -n 's/^xdcr_consumer_missing_rows_total{origin="east",op="update"} //p')" \
         "... and counted as missing"

@@ -1473,6 +1473,13 @@ static void test_custom_type_names_are_quoted_like_quote_ident(void)
         {"s", "q\"t", "s.\"q\"\"t\""},
         {"s", "", "s.\"\""},
         {"abort", "zone", "abort.zone"}, /* unreserved keywords stay bare */
+        /* a domain's base type, by its internal name: as format_type() names it */
+        {"", "int4", "integer"},
+        {"pg_catalog", "timestamptz", "timestamp with time zone"},
+        {"", "_timestamptz", "timestamp with time zone[]"},
+        {"", "_text", "text[]"},
+        {"", "char", "\"char\""},
+        {"", "bpchar", "bpchar"},
     };
     char buf[64];
 

@@ -206,6 +206,59 @@ static void test_check_type_compatibility(void)
     CU_ASSERT_FALSE(xdcr_types_compatible("public.mood", "other.mood"));
 }
 
+/* pgoutput names a domain column by its base type's internal name; the target's domain takes it */
+static void test_check_domain_columns_by_base_type(void)
+{
+    /* catalog rows as xdcr_schema_check_target_sql returns them */
+    static const char *const rows[][XDCR_SCHEMA_CHECK_TARGET_NCOLS] = {
+        {"1", "r", "id", "20", "bigint", "t", "f", "f", "1", "1016", NULL},
+        {"1", "r", "qty", "16390", "public.posint", "f", "f", "f", "0", "16389", "integer"},
+        {"1", "r", "at", "16392", "public.stamp", "f", "f", "f", "0", "16391",
+         "timestamp with time zone"},
+    };
+    static const char *const no_columns[XDCR_SCHEMA_CHECK_TARGET_NCOLS] = {"1", "r"};
+    static const xdcr_column_t cols[] = {
+        {"id", "bigint", 20, -1, true},
+        {"qty", "int4", 16385, -1, false}, /* as an older forwarder named it */
+        {"at", "timestamp with time zone", 16386, -1, false},
+    };
+    static const xdcr_relation_t rel = {"public", "d", 3, cols};
+    static const xdcr_column_t bad_cols[] = {
+        {"id", "bigint", 20, -1, true},
+        {"qty", "text", 25, -1, false},
+        {"at", "timestamp with time zone", 16386, -1, false},
+    };
+    static const xdcr_relation_t bad = {"public", "d", 3, bad_cols};
+    xdcr_table_t *t = xdcr_table_new("public", "d", 1, 'r');
+    xdcr_problems_t p;
+    int32_t map[3];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT_EQUAL(xdcr_table_add_catalog_row(t, no_columns), 0);
+    for (size_t i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL_FATAL(xdcr_table_add_catalog_row(t, rows[i]), 0);
+    CU_ASSERT_EQUAL_FATAL(xdcr_table_finish(t), 0);
+    CU_ASSERT_EQUAL(t->ncols, 3);
+    CU_ASSERT_EQUAL(t->cols[0].array_oid, 1016);
+    CU_ASSERT_TRUE(t->cols[0].not_null);
+    CU_ASSERT_PTR_NULL(t->cols[0].base_type_name);
+    CU_ASSERT_STRING_EQUAL(t->cols[1].base_type_name, "integer");
+    xdcr_problems_init(&p);
+    CU_ASSERT_EQUAL(xdcr_check_relation(&rel, t, map, &p), 0);
+    CU_ASSERT_EQUAL(map[1], 1);
+    CU_ASSERT_EQUAL(map[2], 2);
+    /* the base type does not widen what the domain takes */
+    CU_ASSERT_EQUAL(xdcr_check_relation(&bad, t, map, &p), 1);
+    CU_ASSERT_TRUE(has_problem(&p, "qty has type text at the source but public.posint"));
+    xdcr_problems_free(&p);
+    xdcr_table_free(t);
+    CU_ASSERT_STRING_EQUAL(xdcr_type_canonical("int8"), "bigint");
+    CU_ASSERT_STRING_EQUAL(xdcr_type_canonical("timestamptz"), "timestamp with time zone");
+    CU_ASSERT_STRING_EQUAL(xdcr_type_canonical("char"), "\"char\"");
+    CU_ASSERT_STRING_EQUAL(xdcr_type_canonical("numeric"), "numeric");
+    CU_ASSERT_TRUE(xdcr_types_compatible("int4", "bigint"));
+}
+
 static void test_check_table_finish_rejects_key_holes(void)
 {
     static const tcol_def_t ok[] = {
@@ -238,6 +291,7 @@ int main(void)
         XDCR_TEST(test_check_generated_target_column_cannot_be_written),
         XDCR_TEST(test_check_not_a_table),
         XDCR_TEST(test_check_type_compatibility),
+        XDCR_TEST(test_check_domain_columns_by_base_type),
         XDCR_TEST(test_check_table_finish_rejects_key_holes),
         XDCR_TEST_END};
 
