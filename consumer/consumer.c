@@ -34,7 +34,7 @@ static const char *const op_names[OP_N] = {"insert", "update", "delete", "trunca
 typedef struct omet {
     xdcr_series_t *txns, *rows[OP_N], *dups, *ooo, *batches, *batch_rows, *apply_seconds;
     xdcr_series_t *missing[2], *dead_letters, *halted, *applied_seq, *retries, *errors[EK_N];
-    xdcr_series_t *apply_delay;
+    xdcr_series_t *apply_delay, *stage_delay[3];      /* capture, transport, apply */
     xdcr_series_t *conflicts[CONS_CONFLICT_KINDS][2]; /* [kind][0 kept local, 1 applied] */
     xdcr_series_t *copies[2];                         /* COPY groups: [0] copied, [1] upserted */
 } omet_t;
@@ -107,6 +107,13 @@ typedef struct batch {
     uint32_t subcommits; /* target transactions committed inside this pipeline */
 } batch_t;
 
+/* Times of one applied source transaction, microseconds since the epoch. */
+typedef struct txn_time {
+    int64_t commit_us; /* source commit */
+    int64_t kafka_us;  /* its (last) message's Kafka timestamp, -1 when unknown or replayed */
+    int64_t taken_us;  /* the consumer took that message to apply */
+} txn_time_t;
+
 struct cons {
     cons_env_t env;
     const cons_config_t *cfg;
@@ -134,7 +141,7 @@ struct cons {
     char last_error[XDCR_ERROR_MSG_MAX];
     int64_t last_error_us;
     char kafka_error_seen[256];
-    int64_t *txn_times;    /* source commit times (us) of the open batch's transactions */
+    txn_time_t *txn_times; /* the open batch's source transactions, for the delay histograms */
     int64_t next_purge_ms; /* active-active: next removal of expired tombstones */
     size_t ntxn_times, txn_times_cap;
 };
@@ -233,7 +240,9 @@ static int register_metrics(cons_t *c, xdcr_error_t *err)
     xdcr_metrics_t *m = c->env.metrics;
     static const char *const l_conflict[] = {"origin", "kind", "resolution", NULL};
     static const char *const l_result[] = {"origin", "result", NULL};
-    xdcr_metric_t *f[17];
+    static const char *const l_stage[] = {"origin", "stage", NULL};
+    static const char *const stages[] = {"capture", "transport", "apply"};
+    xdcr_metric_t *f[18];
 
     f[0] = xdcr_metrics_register(m, "xdcr_consumer_transactions_applied_total",
                                  "Source transactions applied to the target.", XDCR_METRIC_COUNTER,
@@ -290,8 +299,15 @@ static int register_metrics(cons_t *c, xdcr_error_t *err)
         "One-way: groups of inserts applied by COPY (copied), or that found a row already there "
         "and were applied by the upsert statement instead (upserted).",
         XDCR_METRIC_COUNTER, l_result, NULL, 0, err);
-    f[16] = NULL;
-    for (int i = 0; i < 16; i++)
+    f[16] = xdcr_metrics_register(
+        m, "xdcr_consumer_stage_delay_seconds",
+        "Per applied source transaction, the apply delay by stage: capture (source commit to the "
+        "Kafka timestamp), transport (to the consumer taking it) and apply (to the target "
+        "commit).",
+        XDCR_METRIC_HISTOGRAM, l_stage, delay_buckets,
+        sizeof(delay_buckets) / sizeof(delay_buckets[0]), err);
+    f[17] = NULL;
+    for (int i = 0; i < 17; i++)
         if (f[i] == NULL)
             return err->code != 0 ? err->code
                                   : xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
@@ -332,6 +348,11 @@ static int register_metrics(cons_t *c, xdcr_error_t *err)
         lv[1] = "upserted";
         om->copies[1] = xdcr_metric_series(f[15], lv);
         ok = ok && om->copies[0] && om->copies[1];
+        for (int i = 0; i < 3; i++) {
+            lv[1] = stages[i];
+            om->stage_delay[i] = xdcr_metric_series(f[16], lv);
+            ok = ok && om->stage_delay[i] != NULL;
+        }
         for (int i = 0; i < EK_N; i++) {
             lv[1] = error_kinds[i];
             om->errors[i] = xdcr_metric_series(f[8], lv);
@@ -426,19 +447,29 @@ static void reset_batch(cons_t *c)
     c->ntxn_times = 0;
 }
 
-/* Remember an applied transaction's source commit time for the apply-delay histogram. */
-static void note_txn_time(cons_t *c, int64_t commit_time_us)
+/* Remember an applied transaction's times for the delay histograms (see commit_batch). */
+static void note_txn_time(cons_t *c, int64_t commit_time_us, int64_t kafka_ms)
 {
     if (c->ntxn_times == c->txn_times_cap) {
         size_t cap = c->txn_times_cap ? c->txn_times_cap * 2 : 64;
-        int64_t *t = realloc(c->txn_times, cap * sizeof(*t));
+        txn_time_t *t = realloc(c->txn_times, cap * sizeof(*t));
 
         if (t == NULL)
             return; /* a metric sample less, nothing worse */
         c->txn_times = t;
         c->txn_times_cap = cap;
     }
-    c->txn_times[c->ntxn_times++] = commit_time_us;
+    c->txn_times[c->ntxn_times].commit_us = commit_time_us;
+    c->txn_times[c->ntxn_times].kafka_us = kafka_ms >= 0 ? kafka_ms * 1000 : -1;
+    c->txn_times[c->ntxn_times].taken_us = wall_us();
+    c->ntxn_times++;
+}
+
+static void observe_delay(xdcr_series_t *s, int64_t from_us, int64_t to_us)
+{
+    int64_t d = to_us - from_us;
+
+    xdcr_series_observe(s, d > 0 ? (double)d / 1e6 : 0.0);
 }
 
 /* Restore the partition's working state to its committed position. */
@@ -595,9 +626,14 @@ static int commit_batch(cons_t *c, xdcr_error_t *err)
         int64_t now = wall_us();
 
         for (size_t i = 0; i < c->ntxn_times; i++) {
-            int64_t d = now - c->txn_times[i];
+            const txn_time_t *t = &c->txn_times[i];
 
-            xdcr_series_observe(p->m->apply_delay, d > 0 ? (double)d / 1e6 : 0.0);
+            observe_delay(p->m->apply_delay, t->commit_us, now);
+            if (t->kafka_us >= 0) {
+                observe_delay(p->m->stage_delay[0], t->commit_us, t->kafka_us);
+                observe_delay(p->m->stage_delay[1], t->kafka_us, t->taken_us);
+            }
+            observe_delay(p->m->stage_delay[2], t->taken_us, now);
         }
     }
     c->publish_now = true;
@@ -1286,7 +1322,7 @@ static int apply_txn_part(cons_t *c, cpart_t *p, const cons_kmsg_t *km, const xd
             return rc;
     } else {
         b->txns++;
-        note_txn_time(c, msg->commit_time_us);
+        note_txn_time(c, msg->commit_time_us, km->timestamp_ms);
     }
     b->applied = true;
     b->origin_lsn = sm->seq;

@@ -604,6 +604,7 @@ int cons_kafka_consume(cons_kafka_t *k, const char *topic, int32_t partition, co
     }
     m->payload = rkm->payload;
     m->len = rkm->len;
+    m->timestamp_ms = rd_kafka_message_timestamp(rkm, NULL);
     fill_headers(rkm, m);
     if (k->brokers_up == 0)
         k->brokers_up = -1; /* a message arrived: some broker is back (statistics may be off) */

@@ -52,10 +52,12 @@ typedef struct cons_kmsg {
     size_t len;
     const char *hdr[CONS_HDR_N]; /* header values (not NUL-terminated) or NULL when absent */
     size_t hdr_len[CONS_HDR_N];
-    int err;          /* 0; XDCR_EGAP: the offset is out of range (retention gap, recreated
-                         topic); XDCR_EKAFKA: another partition error */
-    char errstr[256]; /* when err != 0 */
-    void *rkm_;       /* the librdkafka message */
+    int err;              /* 0; XDCR_EGAP: the offset is out of range (retention gap, recreated
+                             topic); XDCR_EKAFKA: another partition error */
+    char errstr[256];     /* when err != 0 */
+    void *rkm_;           /* the librdkafka message */
+    int64_t timestamp_ms; /* the message's Kafka timestamp (ms since the epoch), -1 when unknown
+                             or replayed (a recording's timestamps are not of this run) */
 } cons_kmsg_t;
 
 /*

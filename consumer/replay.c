@@ -361,6 +361,7 @@ int cons_replay_consume(cons_replay_t *r, const char *topic, int32_t partition, 
     m->topic = p->topic;
     m->partition = p->partition;
     m->offset = rec.offset;
+    m->timestamp_ms = -1;
     m->payload = rec.payload;
     m->len = rec.payload_len;
     for (size_t h = 0; h < rec.nheaders; h++) {

@@ -152,6 +152,12 @@ def summary_rows(runs, workloads):
             if metric == "lag_p99_ms" and w == "W2":
                 target = "xdcr <= 10 ms"
             out.append((WORKLOAD_NAMES.get(w, w), label, nt, xt, ratio(xv, nv), target))
+        stages = [med(runs, e["xdcr"], f"stage_{st}_ms") for st in ("capture", "transport", "apply")]
+        if any(v is not None for v in stages):
+            # from the consumer's xdcr_consumer_stage_delay_seconds: means per source transaction
+            out.append((WORKLOAD_NAMES.get(w, w),
+                        "xdcr apply delay by stage, mean ms (e2e): capture / transport / apply",
+                        "", " / ".join(fmt(v, 2) for v in stages), "", ""))
         r = (w, "xdcr", "replay")
         if runs.get(r):
             # the apply engine alone (no broker) against native's catch-up: both apply a

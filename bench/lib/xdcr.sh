@@ -19,6 +19,7 @@ BENCH_CONS_BIN=${BENCH_CONS_BIN:-$XDCR_BUILD_DIR/consumer/xdcr-consumer}
 BENCH_CONS_FETCH_WAIT_MS=${BENCH_CONS_FETCH_WAIT_MS-2}
 XDCR_FWD_NAME=""
 XDCR_CONS_NAME=""
+XDCR_CONS_HTTP_PORT=""
 XDCR_TAG=""
 XDCR_STARTS=0
 
@@ -56,7 +57,8 @@ tables = public.bench_items,public.bench_marker
 # one-way by default, as native logical replication applies (BENCH_XDCR_MODE=active-active
 # measures conflict resolution: one target transaction per source transaction)
 mode = ${BENCH_XDCR_MODE:-one-way}
-http.listen =
+# metrics only: the apply delay by stage (xdcr_stage_scrape)
+http.listen = 127.0.0.1:$XDCR_CONS_HTTP_PORT
 kafka.bootstrap.servers = $H_BROKER_BOOTSTRAP
 # the dev broker lets a new member into a group only a session timeout after the last one left
 kafka.session.timeout.ms = 6000
@@ -70,7 +72,8 @@ $XDCR_BUILD_DIR/cli/xdcr dev-broker --brokers 1 --topic xdcr.east.changes:1 --bo
 # forwarder: xdcr-forwarder --config fwd.conf
 $(sed -e "s|$H_DIR|\$H_DIR|g" -e "s|^kafka.bootstrap.servers = .*|kafka.bootstrap.servers = <dev broker>|" "$H_DIR/fwd.conf")
 # consumer: xdcr-consumer --config cons.conf --group.id=bench-<run>-<start>
-$(sed -e "s|$H_DIR|\$H_DIR|g" -e "s|^kafka.bootstrap.servers = .*|kafka.bootstrap.servers = <dev broker>|" "$H_DIR/cons.conf")
+$(sed -e "s|$H_DIR|\$H_DIR|g" -e "s|^kafka.bootstrap.servers = .*|kafka.bootstrap.servers = <dev broker>|" \
+        -e "s|^http.listen = 127.0.0.1:.*|http.listen = 127.0.0.1:<free port>|" "$H_DIR/cons.conf")
 # catch-up runs: both stopped with SIGTERM before the workload, both started after it"
 }
 
@@ -111,6 +114,7 @@ xdcr_prepare() {
     XDCR_STARTS=0
     XDCR_FWD_NAME=""
     XDCR_CONS_NAME=""
+    XDCR_CONS_HTTP_PORT=$(h__free_port)
     b_sql src "CREATE PUBLICATION xdcr_east FOR TABLE bench_items, bench_marker" >/dev/null
     H_QUIET=1 h_broker_start --brokers 1 --topic xdcr.east.changes:1
     xdcr_write_confs
@@ -133,6 +137,7 @@ xdcr_setup() {
         BENCH_PROBLEM="warm-up transaction not applied: $BENCH_PROBLEM"
         return 1
     fi
+    xdcr_stage_scrape >"$H_DIR/stages0.txt"
     if [[ "$mode" == catchup ]]; then
         xdcr_stop_daemons
     fi
@@ -169,7 +174,19 @@ xdcr_health() {
 # start to its partition assignment (Kafka group join; the backlog cannot drain before it), and
 # the drain rate after that.
 xdcr_extra_metrics() {
-    local w=$1 s=$2 m=$3 rep=$4 t0=$5 t1=$6 rows=$7 ts ta
+    local w=$1 s=$2 m=$3 rep=$4 t0=$5 t1=$6 rows=$7 ts ta stage mean
+    if [[ "$m" == e2e ]]; then
+        # the run's transactions only: the warm-up was scraped before
+        xdcr_stage_scrape >"$H_DIR/stages1.txt"
+        for stage in capture transport apply; do
+            mean=$(awk -v st="$stage" '$1 == st && FILENAME ~ /stages0/ { c0 = $2; s0 = $3 }
+                $1 == st && FILENAME ~ /stages1/ { c1 = $2; s1 = $3 }
+                END { if (c1 > c0) printf "%.3f", (s1 - s0) / (c1 - c0) * 1000 }' \
+                "$H_DIR/stages0.txt" "$H_DIR/stages1.txt")
+            [[ -z "$mean" ]] || b_record "$w" "$s" "$m" "$rep" "stage_${stage}_ms" "$mean"
+        done
+        return 0
+    fi
     [[ "$m" == catchup ]] || return 0
     ts=$(grep -m 1 'msg="partition assigned"' "$(h_daemon_log "$XDCR_CONS_NAME")" 2>/dev/null |
         sed -n 's/^ts=\([^ ]*\) .*/\1/p')
@@ -179,6 +196,16 @@ xdcr_extra_metrics() {
     if [[ -n "$t1" ]]; then
         b_record "$w" "$s" "$m" "$rep" drain_rate "$(b_rate "$rows" "$(b_elapsed "$ta" "$t1")")"
     fi
+}
+
+# xdcr_stage_scrape : "stage count sum" lines of the consumer's
+# xdcr_consumer_stage_delay_seconds (nothing when it cannot be read)
+xdcr_stage_scrape() {
+    curl -fsS -m 5 "http://127.0.0.1:$XDCR_CONS_HTTP_PORT/metrics" 2>/dev/null |
+        awk '/^xdcr_consumer_stage_delay_seconds_(count|sum)\{/ {
+            match($0, /stage="[a-z]+"/); st = substr($0, RSTART + 7, RLENGTH - 8)
+            if ($1 ~ /_count\{/) c[st] = $2; else s[st] = $2 }
+            END { for (st in c) print st, c[st], s[st] }' || true
 }
 
 xdcr_role_pids() {

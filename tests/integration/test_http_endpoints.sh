@@ -140,6 +140,20 @@ h_pass "the lag gauges and the apply delay have samples for origin east"
 count=$(awk '/^xdcr_consumer_apply_delay_seconds_count\{origin="east"\}/ {print $2}' "$H_DIR/metrics.txt")
 ((count >= 1)) || h_fail "apply delay histogram has no observation ($count)"
 h_pass "apply delay observed per transaction"
+# the stages (capture, transport, apply) split the same delay: as many observations, and their
+# sums add up to the apply delay's (up to the Kafka timestamp's millisecond resolution)
+stage_check=$(awk -v n="$count" '
+    /^xdcr_consumer_apply_delay_seconds_sum\{origin="east"\}/ { total = $2 }
+    /^xdcr_consumer_stage_delay_seconds_count\{origin="east",stage="(capture|transport|apply)"\}/ {
+        stages++; if ($2 != n) bad = bad " count " $0 }
+    /^xdcr_consumer_stage_delay_seconds_sum\{origin="east",stage="(capture|transport|apply)"\}/ {
+        sum += $2 }
+    END {
+        d = sum - total; if (d < 0) d = -d
+        if (stages != 3) bad = bad " stages " stages
+        if (d > n * 0.002 + 0.001) bad = bad " sums " sum " vs " total
+        print bad == "" ? "ok" : bad }' "$H_DIR/metrics.txt")
+h_assert_eq "ok" "$stage_check" "the stage delays split the apply delay of every transaction"
 # every label value is quoted and escaped: the whole exposition parses as name{k="v",...} value
 bad=$(grep -v '^#' "$H_DIR/metrics.txt" |
     grep -Ev '^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\["\\n])*",?)*\})? [-+0-9.eEINFaninf]+$' || true)
