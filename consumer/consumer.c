@@ -4,7 +4,7 @@
  * transactions never split across target transactions), the stream rules, failure handling
  * (retry, isolate the failing transaction, halt or dead-letter it), operator actions picked up
  * from the target, and the drain on SIGTERM. Single-threaded: librdkafka's rebalance callback
- * runs from cons_kafka_poll() on this thread. Publishes its state (cons_status) for the HTTP
+ * runs from cons_source_poll() on this thread. Publishes its state (cons_status) for the HTTP
  * thread and systemd, and ticks the liveness clock in every wait.
  */
 #include "consumer.h"
@@ -13,6 +13,7 @@
 #include "cons_stream.h"
 #include "kafka_consumer.h"
 #include "pg_apply.h"
+#include "replay.h"
 #include "xdcr/event.h"
 #include "xdcr/lsn.h"
 
@@ -119,8 +120,8 @@ struct cons {
     const cons_config_t *cfg;
     const xdcr_log_t *lg;
     cons_pg_t *pg;
-    cons_kafka_t *kafka;
-    omet_t *om; /* per configured origin */
+    cons_source_t *source; /* Kafka, or a recording (replay.file) */
+    omet_t *om;            /* per configured origin */
     cpart_t **parts;
     size_t nparts;
     batch_t b;
@@ -509,7 +510,7 @@ static void rollback_batch(cons_t *c, bool seek)
     /* pos.kafka_offset is the stored offset, or where a partition without one started */
     p->next_offset = p->pos.kafka_offset;
     if (p->pos.kafka_offset < 0 ||
-        cons_kafka_seek(c->kafka, p->topic, p->partition, p->pos.kafka_offset, &e) != 0)
+        cons_source_seek(c->source, p->topic, p->partition, p->pos.kafka_offset, &e) != 0)
         p->positioned = false; /* position again before reading on */
 }
 
@@ -570,7 +571,7 @@ static int commit_batch(cons_t *c, xdcr_error_t *err)
     position_write(c, &w);
     w.advance = w.seq > p->pos.seq;
     w.wait_gen = p->pos.wait_gen + (w.advance ? 1 : 0);
-    w.high_watermark = cons_kafka_high_watermark(c->kafka, p->topic, p->partition, mono_ms());
+    w.high_watermark = cons_source_high_watermark(c->source, p->topic, p->partition, mono_ms());
     rc = cons_pg_put_position(c->pg, &w, err);
     if (rc == 0 && c->env.crash_point != NULL) {
         rc = cons_pg_wait_results(c->pg, err);
@@ -601,7 +602,7 @@ static int commit_batch(cons_t *c, xdcr_error_t *err)
     if (w.high_watermark >= 0)
         p->pos.high_watermark = w.high_watermark;
     p->committed = p->stream;
-    cons_kafka_commit(c->kafka, p->topic, p->partition, p->next_offset, true);
+    cons_source_commit(c->source, p->topic, p->partition, p->next_offset, true);
     xdcr_series_inc(p->m->batches, 1);
     xdcr_series_observe(p->m->batch_rows, (double)b->rows);
     xdcr_series_observe(p->m->apply_seconds, (double)(mono_ms() - b->opened_ms) / 1000.0);
@@ -735,7 +736,7 @@ static void halt(cons_t *c, cpart_t *p, const halt_info_t *h, bool from_assign)
     p->discarding = false;
     c->last_halt_code = h->code;
     if (!from_assign)
-        (void)cons_kafka_pause(c->kafka, p->topic, p->partition, true, &e);
+        (void)cons_source_pause(c->source, p->topic, p->partition, true, &e);
     xdcr_series_set(p->m->halted, 1);
     xdcr_series_inc(p->m->errors[h->ek], 1);
     snprintf(off, sizeof(off), "%" PRId64, h->offset);
@@ -809,7 +810,7 @@ static int position_part(cons_t *c, cpart_t *p, int64_t *start, bool *pause, boo
     restore_part(p);
     xdcr_series_set(p->m->applied_seq, (double)p->pos.seq);
     have_marks =
-        cons_kafka_watermarks(c->kafka, p->topic, p->partition, 10000, &low, &high, err) == 0;
+        cons_source_watermarks(c->source, p->topic, p->partition, 10000, &low, &high, err) == 0;
     if (!have_marks)
         XDCR_LOG_KV(c->lg, XDCR_LOG_WARN,
                     "could not read watermarks; gaps are detected when "
@@ -884,11 +885,11 @@ static int reposition(cons_t *c, cpart_t *p, xdcr_error_t *err)
     if (pause)
         return 0;
     if (start != CONS_KAFKA_OFFSET_NONE &&
-        (rc = cons_kafka_seek(c->kafka, p->topic, p->partition, start, err)) != 0) {
+        (rc = cons_source_seek(c->source, p->topic, p->partition, start, err)) != 0) {
         p->positioned = false;
         return rc;
     }
-    return cons_kafka_pause(c->kafka, p->topic, p->partition, false, err);
+    return cons_source_pause(c->source, p->topic, p->partition, false, err);
 }
 
 static int connect_target(cons_t *c, xdcr_error_t *err)
@@ -1219,7 +1220,7 @@ static void gap(cons_t *c, cpart_t *p, const cons_kmsg_t *km)
         else if (!try_commit(c))
             return;
     }
-    (void)cons_kafka_watermarks(c->kafka, p->topic, p->partition, 5000, &low, &high, &e);
+    (void)cons_source_watermarks(c->source, p->topic, p->partition, 5000, &low, &high, &e);
     snprintf(msg, sizeof(msg),
              "Kafka cannot serve offset %" PRId64 " (low watermark %" PRId64 ", high %" PRId64
              "): %s; never reset automatically",
@@ -1536,7 +1537,7 @@ static void process(cons_t *c, cpart_t *p, cons_kmsg_t *km)
          ((p->isolate_until >= 0 || c->cfg->per_txn_commit) && c->b.txns_begun > 0 && sm.last) ||
          ended_discard)) {
         if (c->cfg->per_txn_commit && p->isolate_until < 0 && !ended_discard && !batch_full(c) &&
-            cons_kafka_has_data(c->kafka, p->topic, p->partition)) {
+            cons_source_has_data(c->source, p->topic, p->partition)) {
             /* more is waiting: commit this source transaction and go on in the same pipeline */
             if (subcommit_batch(c, &e) != 0)
                 fail_batch(c, &e);
@@ -1609,7 +1610,7 @@ static void publish(cons_t *c, int64_t now)
         XDCR_LOG(c->lg, XDCR_LOG_WARN, "the target PostgreSQL closed the session; reconnecting");
         note_error(c, "the target PostgreSQL closed the session");
     }
-    kerr = cons_kafka_last_error(c->kafka);
+    kerr = cons_source_last_error(c->source);
     if (kerr[0] != '\0' && strcmp(kerr, c->kafka_error_seen) != 0) {
         snprintf(c->kafka_error_seen, sizeof(c->kafka_error_seen), "%s", kerr);
         note_error(c, "%s", kerr);
@@ -1618,7 +1619,7 @@ static void publish(cons_t *c, int64_t now)
     v.started = c->started;
     v.stopping = *c->env.stop != 0;
     v.target_connected = cons_pg_is_connected(c->pg);
-    v.kafka_up = cons_kafka_is_up(c->kafka);
+    v.kafka_up = cons_source_is_up(c->source);
     snprintf(v.last_error, sizeof(v.last_error), "%s", c->last_error);
     v.last_error_us = c->last_error_us;
     v.norigins = c->cfg->norigins;
@@ -1647,7 +1648,7 @@ static void publish(cons_t *c, int64_t now)
         if (!p->assigned)
             continue;
         v.assigned++;
-        o->high_watermark = cons_kafka_high_watermark(c->kafka, p->topic, p->partition, now);
+        o->high_watermark = cons_source_high_watermark(c->source, p->topic, p->partition, now);
         if (p->halted) {
             o->state = CONS_OSTATE_HALTED;
             o->halted = true;
@@ -1777,7 +1778,7 @@ static cpart_t *next_ready(cons_t *c)
         cpart_t *p = c->parts[(c->rr + k) % c->nparts];
 
         if (p->assigned && p->positioned && !p->halted &&
-            cons_kafka_has_data(c->kafka, p->topic, p->partition)) {
+            cons_source_has_data(c->source, p->topic, p->partition)) {
             c->rr = (c->rr + k + 1) % c->nparts;
             return p;
         }
@@ -1789,12 +1790,12 @@ static cpart_t *next_ready(cons_t *c)
 static bool consume_one(cons_t *c, cpart_t *p)
 {
     cons_kmsg_t km;
-    int rc = cons_kafka_consume(c->kafka, p->topic, p->partition, &km);
+    int rc = cons_source_consume(c->source, p->topic, p->partition, &km);
 
     if (rc <= 0)
         return false;
     process(c, p, &km);
-    cons_kafka_release(&km);
+    cons_source_release(c->source, &km);
     return true;
 }
 
@@ -1810,15 +1811,15 @@ static void drain(cons_t *c)
            mono_ms() < deadline) {
         touch(c);
         if (!consume_one(c, c->b.p)) {
-            if (cons_kafka_done(c->kafka))
+            if (cons_source_done(c->source))
                 break; /* a replay file that ends inside a transaction: nothing more comes */
-            cons_kafka_poll(c->kafka, 10);
+            cons_source_poll(c->source, 10);
         }
     }
     if (c->b.p != NULL) {
         if (c->b.p->stream.in_txn || c->b.p->discarding) {
             XDCR_LOG(c->lg, XDCR_LOG_WARN,
-                     cons_kafka_done(c->kafka)
+                     cons_source_done(c->source)
                          ? "the replay file ends inside a source transaction: rolling back what "
                            "was applied of it (a longer recording applies it whole)"
                          : "drain timeout: rolling back the open source transaction (it is read "
@@ -1834,9 +1835,9 @@ static void drain(cons_t *c)
         cpart_t *p = c->parts[i];
 
         if (p->assigned && p->pos.exists)
-            cons_kafka_commit(c->kafka, p->topic, p->partition, p->pos.kafka_offset, false);
+            cons_source_commit(c->source, p->topic, p->partition, p->pos.kafka_offset, false);
     }
-    cons_kafka_close(c->kafka);
+    cons_source_close(c->source);
     XDCR_LOG(c->lg, XDCR_LOG_INFO, "stopped");
 }
 
@@ -1933,7 +1934,7 @@ int cons_run(cons_t *c, xdcr_error_t *err)
         *err = e;
         return rc;
     }
-    rc = cons_kafka_subscribe(c->kafka, c->cfg->topics, c->cfg->norigins, err);
+    rc = cons_source_subscribe(c->source, c->cfg->topics, c->cfg->norigins, err);
     if (rc != 0)
         return rc;
 
@@ -1944,19 +1945,19 @@ int cons_run(cons_t *c, xdcr_error_t *err)
         touch(c);
         publish(c, now);
         if ((c->iterations++ & 31) == 0 || c->b.p == NULL)
-            cons_kafka_poll(c->kafka, 0);
+            cons_source_poll(c->source, 0);
         if (all_halted(c)) {
             XDCR_LOG(c->lg, XDCR_LOG_INFO, "every assigned origin is halted; exiting");
             cons_notify_stopping(&c->notify);
             rollback_batch(c, false);
-            cons_kafka_close(c->kafka);
+            cons_source_close(c->source);
             return xdcr_error_set(err, c->last_halt_code, false,
                                   "every assigned origin is halted (see the error above)");
         }
         if (now < c->retry_at_ms) {
             int64_t wait = c->retry_at_ms - now;
 
-            cons_kafka_poll(c->kafka, (int)(wait < 50 ? wait : 50));
+            cons_source_poll(c->source, (int)(wait < 50 ? wait : 50));
             continue;
         }
         xdcr_error_clear(&e);
@@ -1971,14 +1972,14 @@ int cons_run(cons_t *c, xdcr_error_t *err)
             p = c->b.p;
             if (consume_one(c, p))
                 continue;
-            if (cons_kafka_done(c->kafka))
+            if (cons_source_done(c->source))
                 return replay_finished(c, err);
             if (!p->stream.in_txn && !p->discarding &&
                 now - c->b.opened_ms >= c->cfg->batch_max_delay_ms) {
                 (void)try_commit(c);
                 continue;
             }
-            cons_kafka_poll(c->kafka, 1);
+            cons_source_poll(c->source, 1);
             continue;
         }
         if (c->cfg->mode == CONS_MODE_ACTIVE_ACTIVE && now >= c->next_purge_ms) {
@@ -1989,9 +1990,9 @@ int cons_run(cons_t *c, xdcr_error_t *err)
         }
         p = next_ready(c);
         if (p == NULL) {
-            if (cons_kafka_done(c->kafka))
+            if (cons_source_done(c->source))
                 return replay_finished(c, err);
-            cons_kafka_poll(c->kafka, 10);
+            cons_source_poll(c->source, 10);
             continue;
         }
         (void)consume_one(c, p);
@@ -2047,11 +2048,11 @@ cons_t *cons_new(const cons_env_t *env, xdcr_error_t *err)
         xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
         goto fail;
     }
-    c->kafka =
+    c->source =
         c->cfg->replay_file != NULL
-            ? cons_kafka_new_replay(c->cfg->replay_file, on_assign, on_revoke, c, c->lg, err)
+            ? cons_replay_open(c->cfg->replay_file, on_assign, on_revoke, c, c->lg, err)
             : cons_kafka_new(&c->cfg->kafka, c->cfg->group_id, on_assign, on_revoke, c, c->lg, err);
-    if (c->kafka == NULL)
+    if (c->source == NULL)
         goto fail;
     return c;
 fail:
@@ -2064,7 +2065,7 @@ void cons_free(cons_t *c)
     if (c == NULL)
         return;
     /* leaving the group calls on_revoke, which may roll back through pg */
-    cons_kafka_free(c->kafka);
+    cons_source_free(c->source);
     cons_pg_free(c->pg);
     for (size_t i = 0; i < c->nparts; i++)
         part_free(c->parts[i]);

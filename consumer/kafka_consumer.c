@@ -5,7 +5,6 @@
  */
 #include "kafka_consumer.h"
 
-#include "replay.h"
 #include "xdcr/event.h"
 
 #include <errno.h>
@@ -16,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct kpart {
@@ -28,7 +26,8 @@ typedef struct kpart {
     int64_t next_query_ms;
 } kpart_t;
 
-struct cons_kafka {
+typedef struct cons_kafka {
+    cons_source_t base; /* first: a cons_kafka_t is a cons_source_t */
     rd_kafka_t *rk;
     const xdcr_log_t *lg;
     cons_assign_fn on_assign;
@@ -37,12 +36,11 @@ struct cons_kafka {
     kpart_t *parts;
     size_t nparts, cap;
     bool closed;
-    int brokers_up;        /* from the last statistics: brokers in state UP, -1 unknown */
-    int wake[2];           /* pipe librdkafka writes to when a watched queue gets a message */
-    rd_kafka_queue_t *cq;  /* the consumer group queue (rebalances, errors), or NULL */
-    char last_error[256];  /* last error reported by librdkafka, "" none */
-    cons_replay_t *replay; /* replay.file: messages from a recording, no librdkafka at all */
-};
+    int brokers_up;       /* from the last statistics: brokers in state UP, -1 unknown */
+    int wake[2];          /* pipe librdkafka writes to when a watched queue gets a message */
+    rd_kafka_queue_t *cq; /* the consumer group queue (rebalances, errors), or NULL */
+    char last_error[256]; /* last error reported by librdkafka, "" none */
+} cons_kafka_t;
 
 /*
  * Positions live in the target database: librdkafka must never store, commit or reset them on
@@ -365,101 +363,23 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
-cons_kafka_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id,
-                             cons_assign_fn on_assign, cons_revoke_fn on_revoke, void *ctx,
-                             const xdcr_log_t *lg, xdcr_error_t *err)
+static void kafka_close(cons_source_t *s)
 {
-    cons_kafka_t *k = calloc(1, sizeof(*k));
-    rd_kafka_conf_t *conf = NULL;
-    char errbuf[512];
+    cons_kafka_t *k = (cons_kafka_t *)s;
 
-    if (k == NULL) {
-        xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
-        return NULL;
-    }
-    k->lg = lg;
-    k->on_assign = on_assign;
-    k->on_revoke = on_revoke;
-    k->ctx = ctx;
-    k->brokers_up = -1;
-    k->wake[0] = k->wake[1] = -1;
-    if (pipe(k->wake) != 0) {
-        k->wake[0] = k->wake[1] = -1;
-        xdcr_error_set(err, XDCR_EIO, false, "could not create a pipe: %s", strerror(errno));
-        goto fail;
-    }
-    for (int i = 0; i < 2; i++) {
-        (void)fcntl(k->wake[i], F_SETFL, fcntl(k->wake[i], F_GETFL) | O_NONBLOCK);
-        (void)fcntl(k->wake[i], F_SETFD, FD_CLOEXEC);
-    }
-    conf = build_conf(kafka, group_id, err);
-    if (conf == NULL)
-        goto fail;
-    rd_kafka_conf_set_opaque(conf, k);
-    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
-    rd_kafka_conf_set_stats_cb(conf, stats_cb);
-    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, sizeof(errbuf));
-    if (k->rk == NULL) {
-        xdcr_error_set(err, XDCR_ECONFIG, false, "could not create the Kafka consumer: %s", errbuf);
-        goto fail; /* conf is still ours on failure */
-    }
-    conf = NULL;
-    k->cq = rd_kafka_queue_get_consumer(k->rk);
-    if (k->cq != NULL)
-        rd_kafka_queue_io_event_enable(k->cq, k->wake[1], "c", 1);
-    return k;
-fail:
-    if (conf != NULL)
-        rd_kafka_conf_destroy(conf);
-    cons_kafka_free(k);
-    return NULL;
-}
-
-cons_kafka_t *cons_kafka_new_replay(const char *path, cons_assign_fn on_assign,
-                                    cons_revoke_fn on_revoke, void *ctx, const xdcr_log_t *lg,
-                                    xdcr_error_t *err)
-{
-    cons_kafka_t *k = calloc(1, sizeof(*k));
-
-    if (k == NULL) {
-        xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
-        return NULL;
-    }
-    k->lg = lg;
-    k->brokers_up = -1;
-    k->wake[0] = k->wake[1] = -1;
-    k->replay = cons_replay_open(path, on_assign, on_revoke, ctx, lg, err);
-    if (k->replay == NULL) {
-        free(k);
-        return NULL;
-    }
-    return k;
-}
-
-void cons_kafka_close(cons_kafka_t *k)
-{
-    if (k != NULL && k->replay != NULL) {
-        cons_replay_close(k->replay);
-        return;
-    }
     if (k == NULL || k->rk == NULL || k->closed)
         return;
     k->closed = true;
     (void)rd_kafka_consumer_close(k->rk);
 }
 
-void cons_kafka_free(cons_kafka_t *k)
+static void kafka_free(cons_source_t *s)
 {
-    if (k != NULL && k->replay != NULL) {
-        cons_replay_free(k->replay);
-        k->replay = NULL;
-    }
+    cons_kafka_t *k = (cons_kafka_t *)s;
+
     if (k == NULL)
         return;
-    cons_kafka_close(k);
+    kafka_close(s);
     for (size_t i = 0; i < k->nparts; i++) {
         rd_kafka_queue_destroy(k->parts[i].q);
         free(k->parts[i].topic);
@@ -475,10 +395,9 @@ void cons_kafka_free(cons_kafka_t *k)
     free(k);
 }
 
-int cons_kafka_subscribe(cons_kafka_t *k, char *const *topics, size_t n, xdcr_error_t *err)
+static int kafka_subscribe(cons_source_t *s, char *const *topics, size_t n, xdcr_error_t *err)
 {
-    if (k->replay != NULL)
-        return cons_replay_subscribe(k->replay, topics, n, err);
+    cons_kafka_t *k = (cons_kafka_t *)s;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
     rd_kafka_resp_err_t rc;
 
@@ -494,18 +413,9 @@ int cons_kafka_subscribe(cons_kafka_t *k, char *const *topics, size_t n, xdcr_er
     return 0;
 }
 
-void cons_kafka_poll(cons_kafka_t *k, int timeout_ms)
+static void kafka_poll(cons_source_t *s, int timeout_ms)
 {
-    if (k->replay != NULL) {
-        cons_replay_poll(k->replay);
-        if (timeout_ms > 0 && !cons_replay_done(k->replay)) {
-            /* waiting for a retry: the file has no news, just do not spin */
-            struct timespec ts = {0, (long)(timeout_ms < 50 ? timeout_ms : 50) * 1000000L};
-
-            (void)nanosleep(&ts, NULL);
-        }
-        return;
-    }
+    cons_kafka_t *k = (cons_kafka_t *)s;
     rd_kafka_message_t *m;
 
     /* the main queue: error and statistics callbacks */
@@ -539,11 +449,9 @@ void cons_kafka_poll(cons_kafka_t *k, int timeout_ms)
     rd_kafka_message_destroy(m);
 }
 
-bool cons_kafka_has_data(cons_kafka_t *k, const char *topic, int32_t partition)
+static bool kafka_has_data(cons_source_t *s, const char *topic, int32_t partition)
 {
-    if (k->replay != NULL)
-        return cons_replay_has_data(k->replay, topic, partition);
-    kpart_t *p = find_part(k, topic, partition);
+    kpart_t *p = find_part((cons_kafka_t *)s, topic, partition);
 
     return p != NULL && rd_kafka_queue_length(p->q) > 0;
 }
@@ -571,10 +479,9 @@ static void fill_headers(rd_kafka_message_t *rkm, cons_kmsg_t *m)
     }
 }
 
-int cons_kafka_consume(cons_kafka_t *k, const char *topic, int32_t partition, cons_kmsg_t *m)
+static int kafka_consume(cons_source_t *s, const char *topic, int32_t partition, cons_kmsg_t *m)
 {
-    if (k->replay != NULL)
-        return cons_replay_consume(k->replay, topic, partition, m);
+    cons_kafka_t *k = (cons_kafka_t *)s;
     kpart_t *p = find_part(k, topic, partition);
     rd_kafka_message_t *rkm;
 
@@ -611,19 +518,19 @@ int cons_kafka_consume(cons_kafka_t *k, const char *topic, int32_t partition, co
     return 1;
 }
 
-void cons_kafka_release(cons_kmsg_t *m)
+static void kafka_release(cons_source_t *s, cons_kmsg_t *m)
 {
+    (void)s;
     if (m == NULL || m->rkm_ == NULL)
         return;
     rd_kafka_message_destroy(m->rkm_);
     memset(m, 0, sizeof(*m));
 }
 
-int cons_kafka_seek(cons_kafka_t *k, const char *topic, int32_t partition, int64_t offset,
-                    xdcr_error_t *err)
+static int kafka_seek(cons_source_t *s, const char *topic, int32_t partition, int64_t offset,
+                      xdcr_error_t *err)
 {
-    if (k->replay != NULL)
-        return cons_replay_seek(k->replay, topic, partition, offset, err);
+    cons_kafka_t *k = (cons_kafka_t *)s;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_error_t *error;
     int rc = 0;
@@ -645,11 +552,10 @@ int cons_kafka_seek(cons_kafka_t *k, const char *topic, int32_t partition, int64
     return rc;
 }
 
-int cons_kafka_pause(cons_kafka_t *k, const char *topic, int32_t partition, bool pause,
-                     xdcr_error_t *err)
+static int kafka_pause(cons_source_t *s, const char *topic, int32_t partition, bool pause,
+                       xdcr_error_t *err)
 {
-    if (k->replay != NULL)
-        return cons_replay_pause(k->replay, topic, partition, pause, err);
+    cons_kafka_t *k = (cons_kafka_t *)s;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t rc;
 
@@ -673,11 +579,10 @@ int cons_kafka_pause(cons_kafka_t *k, const char *topic, int32_t partition, bool
     return 0;
 }
 
-int cons_kafka_watermarks(cons_kafka_t *k, const char *topic, int32_t partition, int timeout_ms,
-                          int64_t *low, int64_t *high, xdcr_error_t *err)
+static int kafka_watermarks(cons_source_t *s, const char *topic, int32_t partition, int timeout_ms,
+                            int64_t *low, int64_t *high, xdcr_error_t *err)
 {
-    if (k->replay != NULL)
-        return cons_replay_watermarks(k->replay, topic, partition, low, high, err);
+    cons_kafka_t *k = (cons_kafka_t *)s;
     rd_kafka_resp_err_t rc =
         rd_kafka_query_watermark_offsets(k->rk, topic, partition, low, high, timeout_ms);
 
@@ -687,11 +592,10 @@ int cons_kafka_watermarks(cons_kafka_t *k, const char *topic, int32_t partition,
     return 0;
 }
 
-void cons_kafka_commit(cons_kafka_t *k, const char *topic, int32_t partition, int64_t next_offset,
-                       bool async)
+static void kafka_commit(cons_source_t *s, const char *topic, int32_t partition,
+                         int64_t next_offset, bool async)
 {
-    if (k->replay != NULL)
-        return; /* nothing to commit to */
+    cons_kafka_t *k = (cons_kafka_t *)s;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t rc;
 
@@ -705,15 +609,10 @@ void cons_kafka_commit(cons_kafka_t *k, const char *topic, int32_t partition, in
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-int64_t cons_kafka_high_watermark(cons_kafka_t *k, const char *topic, int32_t partition,
-                                  int64_t now_ms)
+static int64_t kafka_high_watermark(cons_source_t *s, const char *topic, int32_t partition,
+                                    int64_t now_ms)
 {
-    if (k->replay != NULL) {
-        int64_t lo, hi;
-        xdcr_error_t e;
-
-        return cons_replay_watermarks(k->replay, topic, partition, &lo, &hi, &e) == 0 ? hi : -1;
-    }
+    cons_kafka_t *k = (cons_kafka_t *)s;
     kpart_t *p = find_part(k, topic, partition);
     int64_t low = -1, high = -1;
     rd_kafka_resp_err_t rc;
@@ -739,17 +638,92 @@ int64_t cons_kafka_high_watermark(cons_kafka_t *k, const char *topic, int32_t pa
     return p->high;
 }
 
-bool cons_kafka_done(const cons_kafka_t *k)
+static bool kafka_done(const cons_source_t *s)
 {
-    return k->replay != NULL && cons_replay_done(k->replay);
+    (void)s;
+    return false; /* a subscription never ends */
 }
 
-bool cons_kafka_is_up(const cons_kafka_t *k)
+static bool kafka_is_up(const cons_source_t *s)
 {
-    return k->brokers_up != 0;
+    return ((const cons_kafka_t *)s)->brokers_up != 0;
 }
 
-const char *cons_kafka_last_error(const cons_kafka_t *k)
+static const char *kafka_last_error(const cons_source_t *s)
 {
-    return k->last_error;
+    return ((const cons_kafka_t *)s)->last_error;
+}
+
+static const cons_source_ops_t kafka_ops = {
+    .close = kafka_close,
+    .free = kafka_free,
+    .subscribe = kafka_subscribe,
+    .poll = kafka_poll,
+    .has_data = kafka_has_data,
+    .consume = kafka_consume,
+    .release = kafka_release,
+    .seek = kafka_seek,
+    .pause = kafka_pause,
+    .watermarks = kafka_watermarks,
+    .high_watermark = kafka_high_watermark,
+    .commit = kafka_commit,
+    .done = kafka_done,
+    .is_up = kafka_is_up,
+    .last_error = kafka_last_error,
+};
+
+/* ---- construction ---------------------------------------------------------------------------- */
+
+cons_source_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id,
+                              cons_assign_fn on_assign, cons_revoke_fn on_revoke, void *ctx,
+                              const xdcr_log_t *lg, xdcr_error_t *err)
+{
+    cons_kafka_t *k = calloc(1, sizeof(*k));
+    rd_kafka_conf_t *conf = NULL;
+    char errbuf[512];
+
+    if (k == NULL) {
+        xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
+        return NULL;
+    }
+    k->base.ops = &kafka_ops;
+    k->lg = lg;
+    k->on_assign = on_assign;
+    k->on_revoke = on_revoke;
+    k->ctx = ctx;
+    k->brokers_up = -1;
+    k->wake[0] = k->wake[1] = -1;
+    if (pipe(k->wake) != 0) {
+        k->wake[0] = k->wake[1] = -1;
+        xdcr_error_set(err, XDCR_EIO, false, "could not create a pipe: %s", strerror(errno));
+        goto fail;
+    }
+    for (int i = 0; i < 2; i++) {
+        (void)fcntl(k->wake[i], F_SETFL, fcntl(k->wake[i], F_GETFL) | O_NONBLOCK);
+        (void)fcntl(k->wake[i], F_SETFD, FD_CLOEXEC);
+    }
+    conf = build_conf(kafka, group_id, err);
+    if (conf == NULL)
+        goto fail;
+    rd_kafka_conf_set_opaque(conf, k);
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, sizeof(errbuf));
+    if (k->rk == NULL) {
+        xdcr_error_set(err, XDCR_ECONFIG, false, "could not create the Kafka consumer: %s", errbuf);
+        goto fail; /* conf is still ours on failure */
+    }
+    conf = NULL;
+    k->cq = rd_kafka_queue_get_consumer(k->rk);
+    if (k->cq != NULL)
+        rd_kafka_queue_io_event_enable(k->cq, k->wake[1], "c", 1);
+    return &k->base;
+fail:
+    if (conf != NULL)
+        rd_kafka_conf_destroy(conf);
+    kafka_free(&k->base);
+    return NULL;
 }

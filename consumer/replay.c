@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct rentry {
@@ -31,7 +32,8 @@ typedef struct rpart {
     bool paused;
 } rpart_t;
 
-struct cons_replay {
+typedef struct cons_replay {
+    cons_source_t base; /* first: a cons_replay_t is a cons_source_t */
     char *path;
     uint8_t *data; /* the mapping */
     size_t len;
@@ -43,7 +45,7 @@ struct cons_replay {
     size_t nparts;
     bool subscribed, assigned, closed;
     size_t released; /* the mapping before this is given back to the page cache */
-};
+} cons_replay_t;
 
 /* give back what every partition has read past, so the file does not sit in our RSS */
 #define RELEASE_STEP ((size_t)8 << 20)
@@ -177,30 +179,9 @@ static int load(cons_replay_t *r, xdcr_error_t *err)
     return 0;
 }
 
-cons_replay_t *cons_replay_open(const char *path, cons_assign_fn on_assign,
-                                cons_revoke_fn on_revoke, void *ctx, const xdcr_log_t *lg,
-                                xdcr_error_t *err)
+static void replay_close(cons_source_t *s)
 {
-    cons_replay_t *r = calloc(1, sizeof(*r));
-
-    if (r == NULL || (r->path = strdup(path)) == NULL) {
-        free(r);
-        xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
-        return NULL;
-    }
-    r->lg = lg;
-    r->on_assign = on_assign;
-    r->on_revoke = on_revoke;
-    r->ctx = ctx;
-    if (load(r, err) != 0) {
-        cons_replay_free(r);
-        return NULL;
-    }
-    return r;
-}
-
-void cons_replay_close(cons_replay_t *r)
-{
+    cons_replay_t *r = (cons_replay_t *)s;
     cons_tp_t *tps;
     size_t n = 0;
 
@@ -226,11 +207,13 @@ void cons_replay_close(cons_replay_t *r)
     free(tps);
 }
 
-void cons_replay_free(cons_replay_t *r)
+static void replay_free(cons_source_t *s)
 {
+    cons_replay_t *r = (cons_replay_t *)s;
+
     if (r == NULL)
         return;
-    cons_replay_close(r);
+    replay_close(s);
     for (size_t i = 0; i < r->nparts; i++) {
         free(r->parts[i].topic);
         free(r->parts[i].e);
@@ -242,8 +225,9 @@ void cons_replay_free(cons_replay_t *r)
     free(r);
 }
 
-int cons_replay_subscribe(cons_replay_t *r, char *const *topics, size_t n, xdcr_error_t *err)
+static int replay_subscribe(cons_source_t *s, char *const *topics, size_t n, xdcr_error_t *err)
 {
+    cons_replay_t *r = (cons_replay_t *)s;
     size_t theirs = 0, ours = 0;
 
     (void)err;
@@ -276,15 +260,31 @@ int cons_replay_subscribe(cons_replay_t *r, char *const *topics, size_t n, xdcr_
     return 0;
 }
 
-/* The first poll after subscribe assigns every subscribed partition of the file. */
-void cons_replay_poll(cons_replay_t *r)
+static int replay_seek(cons_source_t *s, const char *topic, int32_t partition, int64_t offset,
+                       xdcr_error_t *err);
+static int replay_pause(cons_source_t *s, const char *topic, int32_t partition, bool pause,
+                        xdcr_error_t *err);
+static bool replay_done(const cons_source_t *s);
+
+/*
+ * The first poll after subscribe assigns every subscribed partition of the file; later ones
+ * only keep a caller that waits for a retry from spinning (the file has no news).
+ */
+static void replay_poll(cons_source_t *s, int timeout_ms)
 {
+    cons_replay_t *r = (cons_replay_t *)s;
     cons_tp_t *tps;
     size_t n = 0;
     xdcr_error_t e;
 
-    if (!r->subscribed || r->assigned || r->closed)
+    if (!r->subscribed || r->assigned || r->closed) {
+        if (timeout_ms > 0 && !replay_done(s)) {
+            struct timespec ts = {0, (long)(timeout_ms < 50 ? timeout_ms : 50) * 1000000L};
+
+            (void)nanosleep(&ts, NULL);
+        }
         return;
+    }
     r->assigned = true;
     tps = calloc(r->nparts > 0 ? r->nparts : 1, sizeof(*tps));
     if (tps == NULL) {
@@ -303,17 +303,17 @@ void cons_replay_poll(cons_replay_t *r)
     if (n > 0)
         r->on_assign(r->ctx, tps, n);
     for (size_t i = 0; i < n; i++) {
-        (void)cons_replay_pause(r, tps[i].topic, tps[i].partition, true, &e);
+        (void)replay_pause(s, tps[i].topic, tps[i].partition, true, &e);
         if (tps[i].offset != CONS_KAFKA_OFFSET_NONE &&
-            cons_replay_seek(r, tps[i].topic, tps[i].partition, tps[i].offset, &e) == 0)
-            (void)cons_replay_pause(r, tps[i].topic, tps[i].partition, tps[i].pause, &e);
+            replay_seek(s, tps[i].topic, tps[i].partition, tps[i].offset, &e) == 0)
+            (void)replay_pause(s, tps[i].topic, tps[i].partition, tps[i].pause, &e);
     }
     free(tps);
 }
 
-bool cons_replay_has_data(cons_replay_t *r, const char *topic, int32_t partition)
+static bool replay_has_data(cons_source_t *s, const char *topic, int32_t partition)
 {
-    rpart_t *p = find_sz(r, topic, partition);
+    rpart_t *p = find_sz((cons_replay_t *)s, topic, partition);
 
     return p != NULL && p->assigned && !p->paused && p->next < p->n;
 }
@@ -342,8 +342,9 @@ static void release_read(cons_replay_t *r)
         r->released = low;
 }
 
-int cons_replay_consume(cons_replay_t *r, const char *topic, int32_t partition, cons_kmsg_t *m)
+static int replay_consume(cons_source_t *s, const char *topic, int32_t partition, cons_kmsg_t *m)
 {
+    cons_replay_t *r = (cons_replay_t *)s;
     rpart_t *p = find_sz(r, topic, partition);
     xdcr_record_t rec;
     xdcr_error_t e;
@@ -378,10 +379,18 @@ int cons_replay_consume(cons_replay_t *r, const char *topic, int32_t partition, 
     return 1;
 }
 
-int cons_replay_seek(cons_replay_t *r, const char *topic, int32_t partition, int64_t offset,
-                     xdcr_error_t *err)
+/* messages point into the mapping, which lives as long as the source */
+static void replay_release(cons_source_t *s, cons_kmsg_t *m)
 {
-    rpart_t *p = find_sz(r, topic, partition);
+    (void)s;
+    if (m != NULL)
+        memset(m, 0, sizeof(*m));
+}
+
+static int replay_seek(cons_source_t *s, const char *topic, int32_t partition, int64_t offset,
+                       xdcr_error_t *err)
+{
+    rpart_t *p = find_sz((cons_replay_t *)s, topic, partition);
     size_t lo = 0, hi;
 
     if (p == NULL)
@@ -409,10 +418,10 @@ int cons_replay_seek(cons_replay_t *r, const char *topic, int32_t partition, int
     return 0;
 }
 
-int cons_replay_pause(cons_replay_t *r, const char *topic, int32_t partition, bool pause,
-                      xdcr_error_t *err)
+static int replay_pause(cons_source_t *s, const char *topic, int32_t partition, bool pause,
+                        xdcr_error_t *err)
 {
-    rpart_t *p = find_sz(r, topic, partition);
+    rpart_t *p = find_sz((cons_replay_t *)s, topic, partition);
 
     if (p == NULL)
         return xdcr_error_set(err, XDCR_ENOTFOUND, false, "%s/%d is not in the replay file", topic,
@@ -421,10 +430,12 @@ int cons_replay_pause(cons_replay_t *r, const char *topic, int32_t partition, bo
     return 0;
 }
 
-int cons_replay_watermarks(cons_replay_t *r, const char *topic, int32_t partition, int64_t *low,
-                           int64_t *high, xdcr_error_t *err)
+static int replay_watermarks(cons_source_t *s, const char *topic, int32_t partition, int timeout_ms,
+                             int64_t *low, int64_t *high, xdcr_error_t *err)
 {
-    rpart_t *p = find_sz(r, topic, partition);
+    rpart_t *p = find_sz((cons_replay_t *)s, topic, partition);
+
+    (void)timeout_ms;
 
     if (p == NULL || p->n == 0)
         return xdcr_error_set(err, XDCR_ENOTFOUND, false, "%s/%d is not in the replay file", topic,
@@ -434,8 +445,10 @@ int cons_replay_watermarks(cons_replay_t *r, const char *topic, int32_t partitio
     return 0;
 }
 
-bool cons_replay_done(const cons_replay_t *r)
+static bool replay_done(const cons_source_t *s)
 {
+    const cons_replay_t *r = (const cons_replay_t *)s;
+
     if (!r->assigned)
         return false;
     for (size_t i = 0; i < r->nparts; i++) {
@@ -445,4 +458,73 @@ bool cons_replay_done(const cons_replay_t *r)
             return false;
     }
     return true;
+}
+
+static int64_t replay_high_watermark(cons_source_t *s, const char *topic, int32_t partition,
+                                     int64_t now_ms)
+{
+    int64_t lo, hi;
+    xdcr_error_t e;
+
+    (void)now_ms;
+    return replay_watermarks(s, topic, partition, 0, &lo, &hi, &e) == 0 ? hi : -1;
+}
+
+static void replay_commit(cons_source_t *s, const char *topic, int32_t partition,
+                          int64_t next_offset, bool async)
+{
+    (void)s, (void)topic, (void)partition, (void)next_offset, (void)async; /* nowhere to */
+}
+
+static bool replay_is_up(const cons_source_t *s)
+{
+    (void)s;
+    return true;
+}
+
+static const char *replay_last_error(const cons_source_t *s)
+{
+    (void)s;
+    return "";
+}
+
+static const cons_source_ops_t replay_ops = {
+    .close = replay_close,
+    .free = replay_free,
+    .subscribe = replay_subscribe,
+    .poll = replay_poll,
+    .has_data = replay_has_data,
+    .consume = replay_consume,
+    .release = replay_release,
+    .seek = replay_seek,
+    .pause = replay_pause,
+    .watermarks = replay_watermarks,
+    .high_watermark = replay_high_watermark,
+    .commit = replay_commit,
+    .done = replay_done,
+    .is_up = replay_is_up,
+    .last_error = replay_last_error,
+};
+
+cons_source_t *cons_replay_open(const char *path, cons_assign_fn on_assign,
+                                cons_revoke_fn on_revoke, void *ctx, const xdcr_log_t *lg,
+                                xdcr_error_t *err)
+{
+    cons_replay_t *r = calloc(1, sizeof(*r));
+
+    if (r == NULL || (r->path = strdup(path)) == NULL) {
+        free(r);
+        xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
+        return NULL;
+    }
+    r->base.ops = &replay_ops;
+    r->lg = lg;
+    r->on_assign = on_assign;
+    r->on_revoke = on_revoke;
+    r->ctx = ctx;
+    if (load(r, err) != 0) {
+        replay_free(&r->base);
+        return NULL;
+    }
+    return &r->base;
 }
