@@ -32,7 +32,8 @@ typedef struct check_report {
 } check_report_t;
 
 /*
- * The publication's tables and the columns it sends, named and flagged as pgoutput does: no
+ * The publication's tables and the columns it sends, named and flagged as pgoutput does (a
+ * domain column by its base type): no
  * generated columns, only the publication's column list (PostgreSQL 15+), key = part of the
  * replica identity (every column with REPLICA IDENTITY FULL). One row per column, ordered by
  * table; attname is NULL for a table without columns.
@@ -49,8 +50,11 @@ typedef struct check_report {
     " JOIN pg_catalog.pg_namespace n ON n.nspname = pt.schemaname"                                 \
     " JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename"           \
     " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"                  \
-    " AND NOT a.attisdropped AND a.attgenerated = ''" COLUMN_LIST                                  \
-    " LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid"                                      \
+    " AND NOT a.attisdropped AND a.attgenerated = ''" COLUMN_LIST /* a domain by its base type, as \
+                                                                     pgoutput names it */          \
+    " LEFT JOIN pg_catalog.pg_type dt ON dt.oid = a.atttypid"                                      \
+    " LEFT JOIN pg_catalog.pg_type ty ON ty.oid = CASE WHEN dt.typtype = 'd'"                      \
+    " THEN dt.typbasetype ELSE dt.oid END"                                                         \
     " LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace"                            \
     " WHERE pt.pubname = $1"                                                                       \
     " ORDER BY pt.schemaname, pt.tablename, a.attnum"

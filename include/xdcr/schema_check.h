@@ -17,11 +17,11 @@
 /*
  * SQL text only (this module runs no queries): how both readers of a catalog name a column's
  * type, the way the forwarder names source types: format_type(oid, -1) for pg_catalog types,
- * quote_ident(nspname).quote_ident(typname) else. Needs the aliases a (pg_attribute), ty
- * (pg_type) and tn (pg_namespace of the type).
+ * quote_ident(nspname).quote_ident(typname) else. Needs the aliases ty (pg_type: the column's
+ * type, or what the reader names it by) and tn (pg_namespace of that type).
  */
 #define XDCR_SCHEMA_CHECK_TYPE_NAME_SQL                                                            \
-    "CASE WHEN tn.nspname = 'pg_catalog' THEN pg_catalog.format_type(a.atttypid, -1)"              \
+    "CASE WHEN tn.nspname = 'pg_catalog' THEN pg_catalog.format_type(ty.oid, -1)"                  \
     " ELSE pg_catalog.quote_ident(tn.nspname) OPERATOR(pg_catalog.||) '.'"                         \
     " OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ty.typname) END"
 

@@ -30,7 +30,9 @@ SRC=$(h_pg_conninfo east)
 TGT=$(h_pg_conninfo west)
 
 h_psql east "CREATE TYPE mood AS ENUM ('ok', 'sad');
-             CREATE TABLE good (id integer PRIMARY KEY, a text, b integer, m mood, t int[]);
+             CREATE DOMAIN posint AS integer CHECK (VALUE > 0);
+             CREATE TABLE good (id integer PRIMARY KEY, a text, b integer, m mood, t int[],
+                                d1 posint, d2 posint, d3 integer);
              CREATE TABLE missing_tbl (id integer PRIMARY KEY);
              CREATE TABLE nokey (id integer PRIMARY KEY, v text);
              CREATE TABLE miss_col (id integer PRIMARY KEY, a text, c date);
@@ -40,7 +42,10 @@ h_psql east "CREATE TYPE mood AS ENUM ('ok', 'sad');
              CREATE PUBLICATION xdcr_east FOR TABLE good, missing_tbl, nokey, miss_col, badtype,
                  nn_col" >/dev/null
 h_psql west "CREATE TYPE mood AS ENUM ('ok', 'sad');
+             CREATE DOMAIN posint AS integer CHECK (VALUE > 0);
+             -- domains: on both sides, at the source only, at the target only
              CREATE TABLE good (id bigint PRIMARY KEY, a varchar(20), b bigint, m mood, t bigint[],
+                                d1 posint, d2 integer, d3 posint,
                                 extra integer NOT NULL DEFAULT 0);
              CREATE TABLE nokey (id integer, v text);
              CREATE TABLE miss_col (id integer PRIMARY KEY, a text);
