@@ -26,11 +26,14 @@
 
 /* ---- caches ---------------------------------------------------------------------------------- */
 
+/* A statement's form: one row, many rows (arrays), or many rows' update alone (see group_flush) */
+enum { FORM_SINGLE, FORM_MULTI, FORM_FAST };
+
 typedef struct stmt {
     char op;          /* 'I', 'U', 'D' */
     bool key_changed; /* 'U' only */
     bool resolved;    /* a conflict-resolving statement (returns kind, apply) */
-    bool multi;       /* a multi-row statement (text[] parameters) */
+    uint8_t form;     /* FORM_*: single-row, multi-row, or the multi-row update alone */
     uint8_t *sig;     /* bitmap over the target's columns: the column set */
     size_t siglen;
     char name[32];
@@ -77,6 +80,7 @@ typedef struct px {
     PGresult *res;  /* PX_QUERY: kept for the caller */
     bool resolved;  /* PX_STMT: returns (kind, apply) */
     uint32_t rows;  /* PX_STMT: rows of a multi-row statement (0: single row) */
+    bool fast;      /* PX_STMT: a FORM_FAST update, whose row count must be rows */
     int64_t expect; /* PX_POSITION: the version written before */
     bool done;      /* PX_QUERY: finished */
     uint64_t id;    /* PX_QUERY: to find it */
@@ -106,6 +110,8 @@ static const char *const fixed_names[FX_N] = {"xdcr_position", "xdcr_notify", "x
  * an arena; a key seen twice ends the group first, so no statement touches a row twice.
  */
 #define GROUP_MAX_ROWS 5000
+/* one-way updates of this many rows or more go by FORM_FAST */
+#define FAST_MIN_ROWS 100
 #define GROUP_KEY_SLOTS 16384 /* a power of two, at least twice GROUP_MAX_ROWS */
 _Static_assert(GROUP_KEY_SLOTS >= 2 * GROUP_MAX_ROWS &&
                    (GROUP_KEY_SLOTS & (GROUP_KEY_SLOTS - 1)) == 0,
@@ -147,6 +153,8 @@ struct cons_pg {
     char *conninfo, *password, *schema, *own_origin;
     bool replica_role, truncate_ignore, async_commit;
     bool multi_row;         /* group rows into multi-row statements */
+    bool fast_sent;         /* a FORM_FAST update was sent in this batch: check before COMMIT */
+    bool fast_off;          /* one fell short: no FORM_FAST until the next commit succeeds */
     uint32_t copy_min_rows; /* insert groups at least this big go by COPY; 0: never */
     uint32_t copies_in_txn; /* COPY savepoints in the open target transaction */
     sql_buf_t copybuf;      /* COPY data being sent */
@@ -887,6 +895,27 @@ static void record_failure(cons_pg_t *pg, const px_t *x, const PGresult *res)
                           x->tbl->schema, x->tbl->name);
 }
 
+/*
+ * A FORM_FAST update found fewer rows than it had: the batch must not commit. It fails as a
+ * retriable error, and until a commit succeeds the updates go by the statement that inserts
+ * missing rows (and counts them).
+ */
+static void fast_short(cons_pg_t *pg, const px_t *x, uint64_t missing)
+{
+    pg->fast_off = true;
+    if (pg->failed)
+        return;
+    pg->failed = true;
+    memset(&pg->failure, 0, sizeof(pg->failure));
+    pg->failure.offset = x->offset;
+    pg->failure.op = x->op;
+    snprintf(pg->failure.table, sizeof(pg->failure.table), "%s.%s", x->tbl->schema, x->tbl->name);
+    xdcr_error_set(&pg->first_err, XDCR_EPG, true,
+                   "update of %s.%s: %" PRIu64 " of %u rows are missing at the target; applying "
+                   "the batch again with the statement that inserts them",
+                   x->tbl->schema, x->tbl->name, missing, (unsigned)x->rows);
+}
+
 /* Account for a conflict-resolving statement's (kind, apply). */
 static void count_resolved(cons_pg_t *pg, char op, const PGresult *res)
 {
@@ -945,7 +974,10 @@ static void handle_result(cons_pg_t *pg, PGresult *res)
             break;
         case 'U':
             pg->stats.updates += rows;
-            pg->stats.missing_updates += done; /* the statement inserted the missing rows */
+            if (x->fast && done < rows)
+                fast_short(pg, x, rows - done);
+            else if (!x->fast)
+                pg->stats.missing_updates += done; /* the statement inserted the missing rows */
             break;
         case 'D':
             pg->stats.deletes += rows;
@@ -1578,8 +1610,7 @@ static void sort_cols(cons_pg_t *pg, uint32_t n)
 /* Find or create (and prepare, in the pipeline) the statement for op and column set; resolved:
  * the conflict-resolving form (sql_build_resolved). */
 static int get_stmt_for(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, bool resolved,
-                        bool multi, const uint32_t *cols, uint32_t n, stmt_t **out,
-                        xdcr_error_t *err)
+                        int form, const uint32_t *cols, uint32_t n, stmt_t **out, xdcr_error_t *err)
 {
     const xdcr_table_t *t = tb->t;
     size_t siglen = (t->ncols + 7) / 8;
@@ -1598,7 +1629,7 @@ static int get_stmt_for(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, boo
         stmt_t *c = tb->stmts[i];
 
         if (c->op == op && c->key_changed == key_changed && c->resolved == resolved &&
-            c->multi == multi && c->prepared && memcmp(c->sig, sig, siglen) == 0) {
+            c->form == form && c->prepared && memcmp(c->sig, sig, siglen) == 0) {
             free(sig);
             *out = c;
             return 0;
@@ -1612,10 +1643,11 @@ static int get_stmt_for(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, boo
         nparams = (op == 'I' ? n : n + t->npk) + 3;
         goto built;
     }
-    if (multi) {
-        rc = op == 'I'   ? sql_build_multi_upsert(&pg->sql, t, cols, n)
-             : op == 'U' ? sql_build_multi_update(&pg->sql, t, cols, n)
-                         : sql_build_multi_delete(&pg->sql, t);
+    if (form != FORM_SINGLE) {
+        rc = op == 'I'                        ? sql_build_multi_upsert(&pg->sql, t, cols, n)
+             : op == 'U' && form == FORM_FAST ? sql_build_multi_update_fast(&pg->sql, t, cols, n)
+             : op == 'U'                      ? sql_build_multi_update(&pg->sql, t, cols, n)
+                                              : sql_build_multi_delete(&pg->sql, t);
         nparams = op == 'I' ? n : op == 'U' ? n + t->npk : t->npk;
         goto built;
     }
@@ -1656,7 +1688,7 @@ built:
         types[i] = t->cols[cols[i]].type_oid;
     for (uint32_t k = 0; k < t->npk && op != 'I'; k++)
         types[(op == 'U' ? n : 0) + k] = t->cols[t->pk[k]].type_oid;
-    for (uint32_t i = 0; multi && i < nparams; i++) { /* one column of many rows */
+    for (uint32_t i = 0; form != FORM_SINGLE && i < nparams; i++) { /* a column of many rows */
         uint32_t c = op == 'D' ? t->pk[i] : i < n ? cols[i] : t->pk[i - n];
 
         types[i] = sql_multi_param_type(t, c);
@@ -1669,7 +1701,7 @@ built:
     s->op = op;
     s->key_changed = key_changed;
     s->resolved = resolved;
-    s->multi = multi;
+    s->form = (uint8_t)form;
     s->sig = sig;
     s->siglen = siglen;
     s->nparams = nparams;
@@ -1702,7 +1734,7 @@ static int get_stmt(cons_pg_t *pg, tbl_t *tb, char op, bool key_changed, const u
 {
     bool resolved = tb->policy != NULL && !key_changed;
 
-    return get_stmt_for(pg, tb, op, key_changed, resolved, false, cols, n, out, err);
+    return get_stmt_for(pg, tb, op, key_changed, resolved, FORM_SINGLE, cols, n, out, err);
 }
 
 static int exec_stmt(cons_pg_t *pg, tbl_t *tb, stmt_t *s, int64_t offset, uint32_t rows,
@@ -1717,6 +1749,9 @@ static int exec_stmt(cons_pg_t *pg, tbl_t *tb, stmt_t *s, int64_t offset, uint32
     x->tbl = tb;
     x->offset = offset;
     x->resolved = s->resolved;
+    x->fast = s->form == FORM_FAST;
+    if (x->fast)
+        pg->fast_sent = true;
     if (s->resolved) {
         /* after the row's values: the change's source commit time, origin and seq */
         pg->vals[s->nparams - 3] = pg->rtime;
@@ -2081,7 +2116,7 @@ static int group_flush(cons_pg_t *pg, xdcr_error_t *err)
     group_t *g = &pg->g;
     stmt_t *s;
     uint32_t rows = g->rows;
-    int rc;
+    int rc, form;
 
     if (g->tb == NULL || rows == 0) {
         group_reset(pg);
@@ -2096,7 +2131,7 @@ static int group_flush(cons_pg_t *pg, xdcr_error_t *err)
         return rc;
     if (rows == 1) {
         /* the single-row statement (the arena holds NUL-terminated copies) */
-        rc = get_stmt_for(pg, g->tb, g->op, false, false, false, g->cols, g->ncols, &s, err);
+        rc = get_stmt_for(pg, g->tb, g->op, false, false, FORM_SINGLE, g->cols, g->ncols, &s, err);
         if (rc != 0)
             return rc;
         for (uint32_t i = 0; i < g->nvals; i++)
@@ -2130,7 +2165,16 @@ static int group_flush(cons_pg_t *pg, xdcr_error_t *err)
             return oom(err);
         pg->vals[c] = a->data;
     }
-    rc = get_stmt_for(pg, g->tb, g->op, false, false, true, g->cols, g->ncols, &s, err);
+    /*
+     * A large one-way update goes without the anti-join for missing rows (5-7% faster on W3):
+     * its row count is checked before COMMIT, and a shortfall applies the batch again with the
+     * full statement (fast_off).
+     */
+    form =
+        g->op == 'U' && !pg->active_active && !pg->fast_off && rows >= FAST_MIN_ROWS && g->ncols > 0
+            ? FORM_FAST
+            : FORM_MULTI;
+    rc = get_stmt_for(pg, g->tb, g->op, false, false, form, g->cols, g->ncols, &s, err);
     if (rc == 0)
         rc = exec_stmt(pg, g->tb, s, g->offset, rows, err);
     group_reset(pg);
@@ -2651,6 +2695,7 @@ int cons_pg_begin(cons_pg_t *pg, const char *origin, xdcr_error_t *err)
         return conn_lost(pg, err);
     pg->in_batch = true;
     pg->copies_in_txn = 0;
+    pg->fast_sent = false;
     x = push_px(pg, PX_OTHER, err);
     if (x == NULL)
         return err->code;
@@ -3020,6 +3065,9 @@ int cons_pg_commit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
         return xdcr_error_set(err, XDCR_ESTATE, false, "no batch is open");
     if (group_flush(pg, err) != 0)
         return err->code;
+    /* every FORM_FAST update's row count is known before COMMIT can be sent */
+    if (pg->fast_sent && !pg->failed && (rc = drain(pg, 0, err)) != 0)
+        goto failed;
     if (pg->failed)
         goto failed;
     if (origin_lsn != 0 && (rc = send_xact_setup(pg, origin_lsn, origin_time_us, err)) != 0)
@@ -3060,6 +3108,7 @@ int cons_pg_commit(cons_pg_t *pg, xdcr_lsn_t origin_lsn, int64_t origin_time_us,
     rc = drain(pg, 0, err);
     if (rc != 0 || pg->failed || !pg->committed)
         goto failed;
+    pg->fast_off = false;
     settle_tracking(pg, true);
     if (pg->adv_turn != NULL) {
         turn_t *t = pg->adv_turn;

@@ -457,6 +457,31 @@ int sql_build_multi_update(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *
     return sql_buf_status(b);
 }
 
+int sql_build_multi_update_fast(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *set_cols,
+                                uint32_t nset)
+{
+    if (t->npk == 0 || nset == 0 || !types_known(t))
+        return XDCR_EINVAL;
+    for (uint32_t i = 0; i < nset; i++)
+        if (t->cols[set_cols[i]].pk_pos > 0)
+            return XDCR_EINVAL;
+    sql_append(b, "UPDATE ");
+    sql_append_qualified(b, t->schema, t->name);
+    sql_append(b, " x SET ");
+    for (uint32_t i = 0; i < nset; i++) {
+        if (i > 0)
+            sql_append(b, ", ");
+        sql_append_ident(b, t->cols[set_cols[i]].name);
+        sql_append(b, " = ");
+        append_typed(b, t, set_cols[i]);
+    }
+    sql_append(b, " FROM ");
+    append_unnest(b, t, set_cols, nset, true);
+    sql_append(b, " WHERE ");
+    append_key_typed(b, t, "x");
+    return sql_buf_status(b);
+}
+
 int sql_build_multi_delete(sql_buf_t *b, const xdcr_table_t *t)
 {
     if (t->npk == 0 || !types_known(t))

@@ -76,6 +76,14 @@ int sql_build_multi_upsert(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *
 int sql_build_multi_update(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *set_cols,
                            uint32_t nset);
 int sql_build_multi_delete(sql_buf_t *b, const xdcr_table_t *t);
+/*
+ * The update alone, for large groups: UPDATE ... FROM unnest(...) WHERE pk matches; the row
+ * count is the number of rows found. Missing rows are not inserted: the caller checks the count
+ * before it commits and applies the batch again with sql_build_multi_update() when it falls
+ * short. nset > 0.
+ */
+int sql_build_multi_update_fast(sql_buf_t *b, const xdcr_table_t *t, const uint32_t *set_cols,
+                                uint32_t nset);
 
 /* The parameter type of column c in the multi-row statements: its array type, or text[]. */
 uint32_t sql_multi_param_type(const xdcr_table_t *t, uint32_t c);

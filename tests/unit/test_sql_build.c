@@ -496,6 +496,19 @@ static void test_sql_multi_statements_typed_arrays(void)
                                           "FROM u WHERE x.\"tenant-id\" = u.\"tenant-id\"::text "
                                           "AND x.\"order\" = u.\"order\" RETURNING"));
     sql_buf_reset(&b);
+    /* the update alone: no RETURNING, no insert of missing rows */
+    CU_ASSERT_EQUAL(sql_build_multi_update_fast(&b, t, set, 2), 0);
+    CU_ASSERT_STRING_EQUAL(
+        b.data,
+        "UPDATE \"Sales\".\"Order \"\"Lines\"\"\" x SET \"Qty\" = u.\"Qty\", \"note\" = "
+        "u.\"note\"::text FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2::"
+        "pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4)) "
+        "AS u(\"Qty\", \"note\", \"tenant-id\", \"order\") WHERE x.\"tenant-id\" = "
+        "u.\"tenant-id\"::text AND x.\"order\" = u.\"order\"");
+    sql_buf_reset(&b);
+    CU_ASSERT_EQUAL(sql_build_multi_update_fast(&b, t, set, 0), XDCR_EINVAL);
+    CU_ASSERT_EQUAL(sql_build_multi_update_fast(&b, t, cols, 3), XDCR_EINVAL); /* a key column */
+    sql_buf_reset(&b);
     CU_ASSERT_EQUAL(sql_build_multi_delete(&b, t), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "USING ROWS FROM (pg_catalog.unnest($1::pg_catalog."
                                           "text[]), pg_catalog.unnest($2)) AS u"));
