@@ -74,19 +74,28 @@ $(sed -e "s|$H_DIR|\$H_DIR|g" -e "s|^kafka.bootstrap.servers = .*|kafka.bootstra
 # consumer: xdcr-consumer --config cons.conf --group.id=bench-<run>-<start>
 $(sed -e "s|$H_DIR|\$H_DIR|g" -e "s|^kafka.bootstrap.servers = .*|kafka.bootstrap.servers = <dev broker>|" \
         -e "s|^http.listen = 127.0.0.1:.*|http.listen = 127.0.0.1:<free port>|" "$H_DIR/cons.conf")
-# catch-up runs: both stopped with SIGTERM before the workload, both started after it"
+# catch-up runs: both stopped with SIGTERM before the workload; after it the consumer starts, and
+# the forwarder once the consumer has its partition"
 }
 
 # Start forwarder and consumer (new daemon names, so each start has its own log; a new consumer
 # group each time, because the mock broker makes a new member of a group wait a session
 # timeout after the last member left).
+# xdcr_start_daemons [--consumer-first] : with --consumer-first the forwarder starts once the
+# consumer has its partition (see xdcr_resume).
 xdcr_start_daemons() {
     XDCR_STARTS=$((XDCR_STARTS + 1))
     XDCR_FWD_NAME="fwd-$XDCR_TAG-$XDCR_STARTS"
     XDCR_CONS_NAME="cons-$XDCR_TAG-$XDCR_STARTS"
-    H_QUIET=1 h_daemon_start "$XDCR_FWD_NAME" "$BENCH_FWD_BIN" --config "$H_DIR/fwd.conf"
+    if [[ "${1:-}" != --consumer-first ]]; then
+        H_QUIET=1 h_daemon_start "$XDCR_FWD_NAME" "$BENCH_FWD_BIN" --config "$H_DIR/fwd.conf"
+    fi
     H_QUIET=1 h_daemon_start "$XDCR_CONS_NAME" "$BENCH_CONS_BIN" --config "$H_DIR/cons.conf" \
         "--group.id=bench-$XDCR_TAG-$XDCR_STARTS"
+    if [[ "${1:-}" == --consumer-first ]]; then
+        b_wait 30 xdcr_cons_assigned || true
+        H_QUIET=1 h_daemon_start "$XDCR_FWD_NAME" "$BENCH_FWD_BIN" --config "$H_DIR/fwd.conf"
+    fi
 }
 
 # Stop both with SIGTERM (clean drain); a non-zero exit status is a finding.
@@ -143,8 +152,17 @@ xdcr_setup() {
     fi
 }
 
+# Catch-up: the consumer first, and the forwarder once the consumer has its partition. Joining a
+# new consumer group takes about 3 s (the group's initial rebalance delay, as in Kafka); a
+# forwarder already publishing the backlog meanwhile would run the dev broker's 5 MiB retention
+# past the consumer before it fetched anything. The rate counts from the consumer's start all
+# the same; "after partition assigned" leaves the join out.
+xdcr_cons_assigned() {
+    grep -q 'msg="partition assigned"' "$(h_daemon_log "$XDCR_CONS_NAME")" 2>/dev/null
+}
+
 xdcr_resume() {
-    xdcr_start_daemons
+    xdcr_start_daemons --consumer-first
 }
 
 # 0 while healthy; otherwise the problem on stdout: a daemon that exited, or a halted origin.
