@@ -869,6 +869,17 @@ static px_t *push_px(cons_pg_t *pg, px_kind_t kind, xdcr_error_t *err)
 }
 
 /* Remember the first error of the batch, with the statement's context. */
+/* The batch's failure is x's: its offset, operation and table. */
+static void failure_at(cons_pg_t *pg, const px_t *x)
+{
+    memset(&pg->failure, 0, sizeof(pg->failure));
+    pg->failure.offset = x->offset;
+    pg->failure.op = x->op;
+    if (x->tbl != NULL)
+        snprintf(pg->failure.table, sizeof(pg->failure.table), "%s.%s", x->tbl->schema,
+                 x->tbl->name);
+}
+
 static void record_failure(cons_pg_t *pg, const px_t *x, const PGresult *res)
 {
     const char *state;
@@ -877,12 +888,7 @@ static void record_failure(cons_pg_t *pg, const px_t *x, const PGresult *res)
         return;
     pg->failed = true;
     result_error(pg, res, "could not apply", &pg->first_err);
-    memset(&pg->failure, 0, sizeof(pg->failure));
-    pg->failure.offset = x->offset;
-    pg->failure.op = x->op;
-    if (x->tbl != NULL)
-        snprintf(pg->failure.table, sizeof(pg->failure.table), "%s.%s", x->tbl->schema,
-                 x->tbl->name);
+    failure_at(pg, x);
     state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     if (state != NULL)
         snprintf(pg->failure.sqlstate, sizeof(pg->failure.sqlstate), "%s", state);
@@ -906,10 +912,7 @@ static void fast_short(cons_pg_t *pg, const px_t *x, uint64_t missing)
     if (pg->failed)
         return;
     pg->failed = true;
-    memset(&pg->failure, 0, sizeof(pg->failure));
-    pg->failure.offset = x->offset;
-    pg->failure.op = x->op;
-    snprintf(pg->failure.table, sizeof(pg->failure.table), "%s.%s", x->tbl->schema, x->tbl->name);
+    failure_at(pg, x);
     xdcr_error_set(&pg->first_err, XDCR_EPG, true,
                    "update of %s.%s: %" PRIu64 " of %u rows are missing at the target; applying "
                    "the batch again with the statement that inserts them",
