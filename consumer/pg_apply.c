@@ -2712,6 +2712,35 @@ static char *fmt_time(int64_t us, char *buf, size_t len)
     return buf;
 }
 
+/* The position upsert with its version fence, into pg->sql (sent once per session: FX_POSITION). */
+static int build_position_sql(cons_pg_t *pg)
+{
+    sql_buf_reset(&pg->sql);
+    sql_append(&pg->sql, "WITH w AS (INSERT INTO ");
+    sql_append_qualified(&pg->sql, pg->schema, "positions");
+    sql_append(&pg->sql,
+               " AS p (origin, topic, partition, seq, commit_time, kafka_offset, sysid, "
+               "timeline, mark_time, source_wal_lsn, applied_at, version, resync, wait_gen, "
+               "kafka_high_watermark) VALUES ($1, $2, "
+               "$3::integer, $4::pg_lsn, $5::timestamptz, $6::bigint, $7, $8::integer, "
+               "$9::timestamptz, $10::pg_lsn, now(), 1, $11::boolean, $13::bigint, $14::bigint) "
+               "ON CONFLICT (origin, "
+               "topic, partition) DO UPDATE SET seq = EXCLUDED.seq, commit_time = "
+               "COALESCE(EXCLUDED.commit_time, p.commit_time), kafka_offset = "
+               "EXCLUDED.kafka_offset, sysid = COALESCE(EXCLUDED.sysid, p.sysid), timeline = "
+               "COALESCE(EXCLUDED.timeline, p.timeline), mark_time = GREATEST(EXCLUDED.mark_time, "
+               "p.mark_time), source_wal_lsn = GREATEST(EXCLUDED.source_wal_lsn, "
+               "p.source_wal_lsn), applied_at = now(), version = p.version + 1, resync = "
+               "EXCLUDED.resync, wait_gen = EXCLUDED.wait_gen, kafka_high_watermark = "
+               "COALESCE(EXCLUDED.kafka_high_watermark, p.kafka_high_watermark) "
+               "WHERE p.version = $12::bigint RETURNING version) "
+               "SELECT CASE WHEN v = $12::bigint + 1 THEN v ELSE ");
+    /* an error, not an empty result, so that the COMMIT queued behind it cannot run */
+    sql_append_qualified(&pg->sql, pg->schema, "fence_failed");
+    sql_append(&pg->sql, "($1) END FROM (SELECT (SELECT version FROM w) AS v) s");
+    return sql_buf_status(&pg->sql);
+}
+
 /* pg_notify('xdcr_applied', vals[0]): `xdcr wait` listeners look at the position again */
 static int send_notify(cons_pg_t *pg, const char *const *vals, xdcr_error_t *err)
 {
@@ -2762,30 +2791,7 @@ int cons_pg_put_position(cons_pg_t *pg, const cons_pos_write_t *w, xdcr_error_t 
         if ((rc = send_notify(pg, vals, err)) != 0)
             return rc;
     }
-    sql_buf_reset(&pg->sql);
-    sql_append(&pg->sql, "WITH w AS (INSERT INTO ");
-    sql_append_qualified(&pg->sql, pg->schema, "positions");
-    sql_append(&pg->sql,
-               " AS p (origin, topic, partition, seq, commit_time, kafka_offset, sysid, "
-               "timeline, mark_time, source_wal_lsn, applied_at, version, resync, wait_gen, "
-               "kafka_high_watermark) VALUES ($1, $2, "
-               "$3::integer, $4::pg_lsn, $5::timestamptz, $6::bigint, $7, $8::integer, "
-               "$9::timestamptz, $10::pg_lsn, now(), 1, $11::boolean, $13::bigint, $14::bigint) "
-               "ON CONFLICT (origin, "
-               "topic, partition) DO UPDATE SET seq = EXCLUDED.seq, commit_time = "
-               "COALESCE(EXCLUDED.commit_time, p.commit_time), kafka_offset = "
-               "EXCLUDED.kafka_offset, sysid = COALESCE(EXCLUDED.sysid, p.sysid), timeline = "
-               "COALESCE(EXCLUDED.timeline, p.timeline), mark_time = GREATEST(EXCLUDED.mark_time, "
-               "p.mark_time), source_wal_lsn = GREATEST(EXCLUDED.source_wal_lsn, "
-               "p.source_wal_lsn), applied_at = now(), version = p.version + 1, resync = "
-               "EXCLUDED.resync, wait_gen = EXCLUDED.wait_gen, kafka_high_watermark = "
-               "COALESCE(EXCLUDED.kafka_high_watermark, p.kafka_high_watermark) "
-               "WHERE p.version = $12::bigint RETURNING version) "
-               "SELECT CASE WHEN v = $12::bigint + 1 THEN v ELSE ");
-    /* an error, not an empty result, so that the COMMIT queued behind it cannot run */
-    sql_append_qualified(&pg->sql, pg->schema, "fence_failed");
-    sql_append(&pg->sql, "($1) END FROM (SELECT (SELECT version FROM w) AS v) s");
-    if (sql_buf_status(&pg->sql) != 0)
+    if (!pg->fixed[FX_POSITION] && build_position_sql(pg) != 0)
         return oom(err);
     snprintf(part, sizeof(part), "%d", (int)w->partition);
     snprintf(off, sizeof(off), "%" PRId64, w->kafka_offset);
