@@ -31,11 +31,15 @@ static const char *const error_kinds[EK_N] = {"decode",   "schema",   "apply", "
 enum { OP_INSERT, OP_UPDATE, OP_DELETE, OP_TRUNCATE, OP_N };
 static const char *const op_names[OP_N] = {"insert", "update", "delete", "truncate"};
 
+/* The stages of xdcr_consumer_stage_delay_seconds, cut at the Kafka timestamp and the take. */
+enum { STAGE_CAPTURE, STAGE_TRANSPORT, STAGE_APPLY, STAGE_N };
+static const char *const stage_names[STAGE_N] = {"capture", "transport", "apply"};
+
 /* Metric series of one origin. */
 typedef struct omet {
     xdcr_series_t *txns, *rows[OP_N], *dups, *ooo, *batches, *batch_rows, *apply_seconds;
     xdcr_series_t *missing[2], *dead_letters, *halted, *applied_seq, *retries, *errors[EK_N];
-    xdcr_series_t *apply_delay, *stage_delay[3];      /* capture, transport, apply */
+    xdcr_series_t *apply_delay, *stage_delay[STAGE_N];
     xdcr_series_t *conflicts[CONS_CONFLICT_KINDS][2]; /* [kind][0 kept local, 1 applied] */
     xdcr_series_t *copies[2];                         /* COPY groups: [0] copied, [1] upserted */
 } omet_t;
@@ -242,7 +246,6 @@ static int register_metrics(cons_t *c, xdcr_error_t *err)
     static const char *const l_conflict[] = {"origin", "kind", "resolution", NULL};
     static const char *const l_result[] = {"origin", "result", NULL};
     static const char *const l_stage[] = {"origin", "stage", NULL};
-    static const char *const stages[] = {"capture", "transport", "apply"};
     xdcr_metric_t *f[18];
 
     f[0] = xdcr_metrics_register(m, "xdcr_consumer_transactions_applied_total",
@@ -349,8 +352,8 @@ static int register_metrics(cons_t *c, xdcr_error_t *err)
         lv[1] = "upserted";
         om->copies[1] = xdcr_metric_series(f[15], lv);
         ok = ok && om->copies[0] && om->copies[1];
-        for (int i = 0; i < 3; i++) {
-            lv[1] = stages[i];
+        for (int i = 0; i < STAGE_N; i++) {
+            lv[1] = stage_names[i];
             om->stage_delay[i] = xdcr_metric_series(f[16], lv);
             ok = ok && om->stage_delay[i] != NULL;
         }
@@ -631,10 +634,10 @@ static int commit_batch(cons_t *c, xdcr_error_t *err)
 
             observe_delay(p->m->apply_delay, t->commit_us, now);
             if (t->kafka_us >= 0) {
-                observe_delay(p->m->stage_delay[0], t->commit_us, t->kafka_us);
-                observe_delay(p->m->stage_delay[1], t->kafka_us, t->taken_us);
+                observe_delay(p->m->stage_delay[STAGE_CAPTURE], t->commit_us, t->kafka_us);
+                observe_delay(p->m->stage_delay[STAGE_TRANSPORT], t->kafka_us, t->taken_us);
             }
-            observe_delay(p->m->stage_delay[2], t->taken_us, now);
+            observe_delay(p->m->stage_delay[STAGE_APPLY], t->taken_us, now);
         }
     }
     c->publish_now = true;
