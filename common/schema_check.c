@@ -20,22 +20,20 @@ const char xdcr_schema_check_target_sql[] =
     " WITH ORDINALITY k(att, n) WHERE k.att OPERATOR(pg_catalog.=) a.attnum), 0),"
     " CASE WHEN ty.typcategory OPERATOR(pg_catalog.<>) 'A'"
     " AND ty.typdelim OPERATOR(pg_catalog.=) ',' THEN ty.typarray ELSE 0 END,"
-    " (SELECT CASE WHEN bn.nspname OPERATOR(pg_catalog.=) 'pg_catalog'"
-    " THEN pg_catalog.format_type(b.oid, -1)"
-    " ELSE pg_catalog.quote_ident(bn.nspname) OPERATOR(pg_catalog.||) '.'"
-    " OPERATOR(pg_catalog.||) pg_catalog.quote_ident(b.typname) END"
-    " FROM pg_catalog.pg_type b JOIN pg_catalog.pg_namespace bn"
-    " ON bn.oid OPERATOR(pg_catalog.=) b.typnamespace"
-    " WHERE ty.typtype OPERATOR(pg_catalog.=) 'd' AND b.oid OPERATOR(pg_catalog.=) ty.typbasetype)"
-    " FROM pg_catalog.pg_class c"
-    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
-    " AND NOT a.attisdropped"
-    " LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid"
-    " LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace"
-    " LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary"
-    " WHERE n.nspname = $1 AND c.relname = $2"
-    " ORDER BY a.attnum";
+    " (SELECT " XDCR_SCHEMA_CHECK_TYPE_NAME_OF(
+        "b", "bn") " FROM pg_catalog.pg_type b JOIN pg_catalog.pg_namespace bn"
+                   " ON bn.oid OPERATOR(pg_catalog.=) b.typnamespace"
+                   " WHERE ty.typtype OPERATOR(pg_catalog.=) 'd' AND b.oid OPERATOR(pg_catalog.=) "
+                   "ty.typbasetype)"
+                   " FROM pg_catalog.pg_class c"
+                   " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                   " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
+                   " AND NOT a.attisdropped"
+                   " LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid"
+                   " LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace"
+                   " LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary"
+                   " WHERE n.nspname = $1 AND c.relname = $2"
+                   " ORDER BY a.attnum";
 
 /* ---- table model ---------------------------------------------------------------------------- */
 

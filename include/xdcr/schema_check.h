@@ -15,15 +15,19 @@
 #include <stdint.h>
 
 /*
- * SQL text only (this module runs no queries): how both readers of a catalog name a column's
- * type, the way the forwarder names source types: format_type(oid, -1) for pg_catalog types,
- * quote_ident(nspname).quote_ident(typname) else. Needs the aliases ty (pg_type: the column's
- * type, or what the reader names it by) and tn (pg_namespace of that type).
+ * SQL text only (this module runs no queries): how both readers of a catalog name a type, the
+ * way the forwarder names source types: format_type(oid, -1) for pg_catalog types,
+ * quote_ident(nspname).quote_ident(typname) else. TY is the alias of the pg_type row, TN of its
+ * pg_namespace row (string literals).
  */
-#define XDCR_SCHEMA_CHECK_TYPE_NAME_SQL                                                            \
-    "CASE WHEN tn.nspname = 'pg_catalog' THEN pg_catalog.format_type(ty.oid, -1)"                  \
-    " ELSE pg_catalog.quote_ident(tn.nspname) OPERATOR(pg_catalog.||) '.'"                         \
-    " OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ty.typname) END"
+#define XDCR_SCHEMA_CHECK_TYPE_NAME_OF(TY, TN)                                                     \
+    "CASE WHEN " TN ".nspname = 'pg_catalog' THEN pg_catalog.format_type(" TY ".oid, -1)"          \
+    " ELSE pg_catalog.quote_ident(" TN ".nspname) OPERATOR(pg_catalog.||) '.'"                     \
+    " OPERATOR(pg_catalog.||) pg_catalog.quote_ident(" TY ".typname) END"
+
+/* A column's type: the aliases ty (pg_type: the column's type, or what the reader names it by)
+ * and tn (its pg_namespace). */
+#define XDCR_SCHEMA_CHECK_TYPE_NAME_SQL XDCR_SCHEMA_CHECK_TYPE_NAME_OF("ty", "tn")
 
 /*
  * The query that reads one target table ($1 schema, $2 table name) for xdcr_table_t, shared by
