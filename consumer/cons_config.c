@@ -18,6 +18,7 @@ static const char *const initial_values[] = {"earliest", "latest", NULL};
 static const char *const role_values[] = {"replica", "origin", NULL};
 static const char *const mode_values[] = {"active-active", "one-way", NULL};
 static const char *const sync_values[] = {"auto", "on", "off", NULL};
+static const char *const assignment_values[] = {"group", "static", NULL};
 const char *const cons_policy_names[] = {"last_writer_wins", "apply_remote", "keep_local", "error",
                                          NULL};
 
@@ -35,6 +36,13 @@ static const xdcr_option_t cons_options[] = {
         "Kafka topic of an origin; {origin} is replaced by the origin name"),
     OPT("group.id", XDCR_OPT_STRING, NULL, 0, -1, group_id, 0, NULL,
         "Kafka consumer group (default xdcr-<origin>)"),
+    OPT("assignment", XDCR_OPT_ENUM, "group", 0, -1, assignment, 0, assignment_values,
+        "how the consumer gets the origins' partitions: group joins group.id, and Kafka hands "
+        "them to one of the consumers running with it (a standby takes over when one stops); "
+        "static reads every partition of the origins' topics itself, with no group and so no "
+        "wait for the group's join on start (group.initial.rebalance.delay.ms on the broker, 3 s "
+        "by default): for one consumer per target. Positions live in the target either way, so a "
+        "second consumer running by mistake applies nothing twice; it only does the work again"),
     OPT("pg.conninfo", XDCR_OPT_STRING, NULL, 0, -1, pg_conninfo, XDCR_OPT_F_REQUIRED, NULL,
         "libpq connection string of the target database (TLS via sslmode/sslrootcert)"),
     OPT("pg.password_file", XDCR_OPT_STRING, NULL, 0, -1, pg_password_file, XDCR_OPT_F_FILE, NULL,

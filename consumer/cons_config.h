@@ -18,6 +18,7 @@ enum { CONS_INITIAL_EARLIEST = 0, CONS_INITIAL_LATEST = 1 };
 enum { CONS_ROLE_REPLICA = 0, CONS_ROLE_ORIGIN = 1 };
 enum { CONS_MODE_ACTIVE_ACTIVE = 0, CONS_MODE_ONE_WAY = 1 };
 enum { CONS_SYNC_AUTO = 0, CONS_SYNC_ON = 1, CONS_SYNC_OFF = 2 };
+enum { CONS_ASSIGN_GROUP = 0, CONS_ASSIGN_STATIC = 1 };
 enum {
     CONS_POLICY_LWW = 0,
     CONS_POLICY_APPLY_REMOTE = 1,
@@ -31,6 +32,7 @@ typedef struct cons_config {
     char *origins;           /* comma list of remote origins to apply */
     char *topic_template;    /* "xdcr.{origin}.changes" */
     char *group_id;          /* default xdcr-<origin> */
+    int assignment;          /* CONS_ASSIGN_*: partitions from the group, or all of them */
     char *pg_conninfo;       /* libpq conninfo of the target database */
     char *pg_password_file;  /* optional file holding the password */
     char *schema;            /* the consumer's own schema in the target, default xdcr */

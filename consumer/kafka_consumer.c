@@ -1,10 +1,12 @@
 /*
  * kafka_consumer.c - the consumer's librdkafka adapter: configuration pass-through with the
  * settings that keep positions in our hands, the group subscription and its rebalance
- * callback, per-partition queues, seek/pause, watermarks and offset commits.
+ * callback (or static assignment of every partition, from metadata), per-partition queues,
+ * seek/pause, watermarks and offset commits.
  */
 #include "kafka_consumer.h"
 
+#include "xdcr/clock.h"
 #include "xdcr/event.h"
 
 #include <errno.h>
@@ -40,7 +42,17 @@ typedef struct cons_kafka {
     int wake[2];          /* pipe librdkafka writes to when a watched queue gets a message */
     rd_kafka_queue_t *cq; /* the consumer group queue (rebalances, errors), or NULL */
     char last_error[256]; /* last error reported by librdkafka, "" none */
+    /* static assignment: no group; every partition of these topics, found through metadata */
+    bool static_assign;
+    char **topics;
+    size_t ntopics;
+    int64_t next_meta_ms; /* next look at the topics' partitions (monotonic ms) */
+    bool meta_failing;    /* the last look failed (warned once per failure streak) */
 } cons_kafka_t;
+
+/* static assignment: look at the topics' partitions this often, and this often while one of
+   them is missing or the cluster does not answer; how long one look may block the loop */
+enum { META_INTERVAL_MS = 10000, META_RETRY_MS = 1000, META_TIMEOUT_MS = 1000 };
 
 /*
  * Positions live in the target database: librdkafka must never store, commit or reset them on
@@ -385,6 +397,9 @@ static void kafka_free(cons_source_t *s)
         free(k->parts[i].topic);
     }
     free(k->parts);
+    for (size_t i = 0; i < k->ntopics; i++)
+        free(k->topics[i]);
+    free(k->topics);
     if (k->cq != NULL)
         rd_kafka_queue_destroy(k->cq);
     if (k->rk != NULL)
@@ -395,12 +410,101 @@ static void kafka_free(cons_source_t *s)
     free(k);
 }
 
+/* Static assignment: remember the topics; kafka_poll() assigns their partitions. */
+static int static_subscribe(cons_kafka_t *k, char *const *topics, size_t n, xdcr_error_t *err)
+{
+    k->topics = calloc(n > 0 ? n : 1, sizeof(*k->topics));
+    if (k->topics == NULL)
+        return xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        k->topics[i] = strdup(topics[i]);
+        if (k->topics[i] == NULL)
+            return xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
+        k->ntopics++;
+    }
+    k->next_meta_ms = 0;
+    XDCR_LOG(k->lg, XDCR_LOG_INFO,
+             "static assignment: every partition of the origins' topics, no consumer group");
+    return 0;
+}
+
+/*
+ * One topic's partitions that are not assigned yet go into add. 1 when the topic has none
+ * (it does not exist yet: the forwarder creates it), 0 when it has, -1 when the cluster did
+ * not answer (why in errbuf).
+ */
+static int static_topic_parts(cons_kafka_t *k, const char *topic,
+                              rd_kafka_topic_partition_list_t *add, char *errbuf, size_t len)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t rc;
+    int found = 0;
+
+    if (rkt == NULL) {
+        snprintf(errbuf, len, "%s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    rc = rd_kafka_metadata(k->rk, 0, rkt, &md, META_TIMEOUT_MS);
+    rd_kafka_topic_destroy(rkt);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errbuf, len, "%s: %s", topic, rd_kafka_err2str(rc));
+        return -1;
+    }
+    for (int t = 0; t < md->topic_cnt; t++) {
+        const struct rd_kafka_metadata_topic *mt = &md->topics[t];
+
+        if (strcmp(mt->topic, topic) != 0 || mt->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            continue;
+        for (int i = 0; i < mt->partition_cnt; i++) {
+            found++;
+            if (find_part(k, topic, mt->partitions[i].id) == NULL)
+                rd_kafka_topic_partition_list_add(add, topic, mt->partitions[i].id);
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return found > 0 ? 0 : 1;
+}
+
+/* Static assignment: assign the partitions of our topics that are new since the last look. */
+static void static_refresh(cons_kafka_t *k, int64_t now_ms)
+{
+    rd_kafka_topic_partition_list_t *add = rd_kafka_topic_partition_list_new(4);
+    char errbuf[256] = "";
+    bool missing = false, failed = false;
+
+    if (add == NULL) {
+        k->next_meta_ms = now_ms + META_RETRY_MS;
+        return;
+    }
+    for (size_t i = 0; i < k->ntopics; i++) {
+        int rc = static_topic_parts(k, k->topics[i], add, errbuf, sizeof(errbuf));
+
+        failed |= rc < 0;
+        missing |= rc > 0;
+    }
+    if (failed && !k->meta_failing)
+        XDCR_LOG_KV(k->lg, XDCR_LOG_WARN,
+                    "could not read the topics' partitions from Kafka; trying again every second",
+                    "error", errbuf);
+    else if (!failed && k->meta_failing)
+        XDCR_LOG(k->lg, XDCR_LOG_INFO, "read the topics' partitions from Kafka again");
+    k->meta_failing = failed;
+    if (add->cnt > 0)
+        do_assign(k, add, true); /* incremental: the partitions assigned before stay as they are */
+    rd_kafka_topic_partition_list_destroy(add);
+    k->next_meta_ms = now_ms + (failed || missing ? META_RETRY_MS : META_INTERVAL_MS);
+}
+
 static int kafka_subscribe(cons_source_t *s, char *const *topics, size_t n, xdcr_error_t *err)
 {
     cons_kafka_t *k = (cons_kafka_t *)s;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    rd_kafka_topic_partition_list_t *l;
     rd_kafka_resp_err_t rc;
 
+    if (k->static_assign)
+        return static_subscribe(k, topics, n, err);
+    l = rd_kafka_topic_partition_list_new((int)n);
     if (l == NULL)
         return xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
     for (size_t i = 0; i < n; i++)
@@ -418,6 +522,12 @@ static void kafka_poll(cons_source_t *s, int timeout_ms)
     cons_kafka_t *k = (cons_kafka_t *)s;
     rd_kafka_message_t *m;
 
+    if (k->static_assign && k->ntopics > 0) {
+        int64_t now = xdcr_mono_ms();
+
+        if (now >= k->next_meta_ms)
+            static_refresh(k, now);
+    }
     /* the main queue: error and statistics callbacks */
     (void)rd_kafka_poll(k->rk, 0);
     m = rd_kafka_consumer_poll(k->rk, 0);
@@ -641,7 +751,7 @@ static int64_t kafka_high_watermark(cons_source_t *s, const char *topic, int32_t
 static bool kafka_done(const cons_source_t *s)
 {
     (void)s;
-    return false; /* a subscription never ends */
+    return false; /* a subscription (or a static assignment) never ends */
 }
 
 static bool kafka_is_up(const cons_source_t *s)
@@ -675,7 +785,7 @@ static const cons_source_ops_t kafka_ops = {
 /* ---- construction ---------------------------------------------------------------------------- */
 
 cons_source_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id,
-                              cons_assign_fn on_assign, cons_revoke_fn on_revoke, void *ctx,
+                              bool static_assign, cons_assign_fn on_assign, cons_revoke_fn on_revoke, void *ctx,
                               const xdcr_log_t *lg, xdcr_error_t *err)
 {
     cons_kafka_t *k = calloc(1, sizeof(*k));
@@ -691,6 +801,7 @@ cons_source_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id,
     k->on_assign = on_assign;
     k->on_revoke = on_revoke;
     k->ctx = ctx;
+    k->static_assign = static_assign;
     k->brokers_up = -1;
     k->wake[0] = k->wake[1] = -1;
     if (pipe(k->wake) != 0) {

@@ -2574,6 +2574,9 @@ static int ensure_origin(cons_pg_t *pg, const char *origin, xdcr_error_t *err)
     return 0;
 privileges:
     PQclear(res);
+    if (strstr(err->message, "55006") != NULL) /* stays retriable: it waits for its turn */
+        xdcr_error_prefix(err, "another session (another consumer?) is applying this origin "
+                               "into the target: it holds the origin's replication origin");
     if (strstr(err->message, "42501") != NULL) {
         err->code = XDCR_ECONFIG;
         err->retriable = false;
