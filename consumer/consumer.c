@@ -2051,12 +2051,11 @@ cons_t *cons_new(const cons_env_t *env, xdcr_error_t *err)
         xdcr_error_set(err, XDCR_ENOMEM, false, "out of memory");
         goto fail;
     }
-    c->source =
-        c->cfg->replay_file != NULL
-            ? cons_replay_open(c->cfg->replay_file, on_assign, on_revoke, c, c->lg, err)
-            : cons_kafka_new(&c->cfg->kafka, c->cfg->group_id,
-                             c->cfg->assignment == CONS_ASSIGN_STATIC, on_assign, on_revoke, c,
-                             c->lg, err);
+    c->source = c->cfg->replay_file != NULL
+                    ? cons_replay_open(c->cfg->replay_file, on_assign, on_revoke, c, c->lg, err)
+                    : cons_kafka_new(&c->cfg->kafka, c->cfg->group_id,
+                                     c->cfg->assignment == CONS_ASSIGN_STATIC, on_assign, on_revoke,
+                                     c, c->lg, err);
     if (c->source == NULL)
         goto fail;
     return c;

@@ -784,8 +784,8 @@ static const cons_source_ops_t kafka_ops = {
 
 /* ---- construction ---------------------------------------------------------------------------- */
 
-cons_source_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id,
-                              bool static_assign, cons_assign_fn on_assign, cons_revoke_fn on_revoke, void *ctx,
+cons_source_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id, bool static_assign,
+                              cons_assign_fn on_assign, cons_revoke_fn on_revoke, void *ctx,
                               const xdcr_log_t *lg, xdcr_error_t *err)
 {
     cons_kafka_t *k = calloc(1, sizeof(*k));

@@ -2,8 +2,8 @@
  * kafka_consumer.h - the consumer's only librdkafka user, a message source (cons_source.h): a
  * group (or statically assigned) consumer of the remote origins' topics with manual offsets
  * (never auto-commit, never auto-reset), one local queue per assigned partition so the loop
- * can read one origin at a time, pause/resume, seek, watermarks, and offset commits for external tools. librdkafka's
- * errors are mapped here.
+ * can read one origin at a time, pause/resume, seek, watermarks, and offset commits for external
+ * tools. librdkafka's errors are mapped here.
  */
 #ifndef CONS_KAFKA_CONSUMER_H
 #define CONS_KAFKA_CONSUMER_H
@@ -31,8 +31,8 @@ int cons_kafka_check_config(const xdcr_kv_list_t *kafka, const char *group_id, x
  * every 10 s; new partitions are added), with no group membership. group_id still names
  * the informational offset commits.
  */
-cons_source_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id,
-                              bool static_assign, cons_assign_fn on_assign, cons_revoke_fn on_revoke, void *ctx,
+cons_source_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id, bool static_assign,
+                              cons_assign_fn on_assign, cons_revoke_fn on_revoke, void *ctx,
                               const xdcr_log_t *lg, xdcr_error_t *err);
 
 #endif
