@@ -60,8 +60,9 @@ mode = ${BENCH_XDCR_MODE:-one-way}
 # metrics only: the apply delay by stage (xdcr_stage_scrape)
 http.listen = 127.0.0.1:$XDCR_CONS_HTTP_PORT
 kafka.bootstrap.servers = $H_BROKER_BOOTSTRAP
-# the dev broker lets a new member into a group only a session timeout after the last one left
-kafka.session.timeout.ms = 6000
+# one consumer for the target, as a subscription has one apply worker: it reads its partition
+# itself, without a consumer group's join (3 s on an empty group)
+assignment = static
 ${fetch_wait}
 ${BENCH_CONS_CONF:-}
 EOF
@@ -71,16 +72,14 @@ CREATE PUBLICATION xdcr_east FOR TABLE bench_items, bench_marker;
 $XDCR_BUILD_DIR/cli/xdcr dev-broker --brokers 1 --topic xdcr.east.changes:1 --bootstrap-file ... --control ...
 # forwarder: xdcr-forwarder --config fwd.conf
 $(sed -e "s|$H_DIR|\$H_DIR|g" -e "s|^kafka.bootstrap.servers = .*|kafka.bootstrap.servers = <dev broker>|" "$H_DIR/fwd.conf")
-# consumer: xdcr-consumer --config cons.conf --group.id=bench-<run>-<start>
+# consumer: xdcr-consumer --config cons.conf
 $(sed -e "s|$H_DIR|\$H_DIR|g" -e "s|^kafka.bootstrap.servers = .*|kafka.bootstrap.servers = <dev broker>|" \
         -e "s|^http.listen = 127.0.0.1:.*|http.listen = 127.0.0.1:<free port>|" "$H_DIR/cons.conf")
 # catch-up runs: both stopped with SIGTERM before the workload; after it the consumer starts, and
 # the forwarder once the consumer has its partition"
 }
 
-# Start forwarder and consumer (new daemon names, so each start has its own log; a new consumer
-# group each time, because the mock broker makes a new member of a group wait a session
-# timeout after the last member left).
+# Start forwarder and consumer (new daemon names, so each start has its own log).
 # xdcr_start_daemons [--consumer-first] : with --consumer-first the forwarder starts once the
 # consumer has its partition (see xdcr_resume).
 xdcr_start_daemons() {
@@ -90,8 +89,7 @@ xdcr_start_daemons() {
     if [[ "${1:-}" != --consumer-first ]]; then
         H_QUIET=1 h_daemon_start "$XDCR_FWD_NAME" "$BENCH_FWD_BIN" --config "$H_DIR/fwd.conf"
     fi
-    H_QUIET=1 h_daemon_start "$XDCR_CONS_NAME" "$BENCH_CONS_BIN" --config "$H_DIR/cons.conf" \
-        "--group.id=bench-$XDCR_TAG-$XDCR_STARTS"
+    H_QUIET=1 h_daemon_start "$XDCR_CONS_NAME" "$BENCH_CONS_BIN" --config "$H_DIR/cons.conf"
     if [[ "${1:-}" == --consumer-first ]]; then
         b_wait 30 xdcr_cons_assigned || true
         H_QUIET=1 h_daemon_start "$XDCR_FWD_NAME" "$BENCH_FWD_BIN" --config "$H_DIR/fwd.conf"
@@ -152,11 +150,12 @@ xdcr_setup() {
     fi
 }
 
-# Catch-up: the consumer first, and the forwarder once the consumer has its partition. Joining a
-# new consumer group takes about 3 s (the group's initial rebalance delay, as in Kafka); a
-# forwarder already publishing the backlog meanwhile would run the dev broker's 5 MiB retention
-# past the consumer before it fetched anything. The rate counts from the consumer's start all
-# the same; "after partition assigned" leaves the join out.
+# Catch-up: the consumer first, and the forwarder once the consumer has its partition, so that
+# a forwarder publishing the backlog cannot run the dev broker's 5 MiB retention past a consumer
+# that is still starting. With assignment = static the consumer has its partition within
+# milliseconds of connecting (a consumer group's join would take about 3 s, the group's initial
+# rebalance delay, as in Kafka). The rate counts from the consumer's start;
+# "after partition assigned" leaves its start-up out.
 xdcr_cons_assigned() {
     grep -q 'msg="partition assigned"' "$(h_daemon_log "$XDCR_CONS_NAME")" 2>/dev/null
 }
@@ -189,8 +188,8 @@ xdcr_health() {
 }
 
 # xdcr_extra_metrics W S M REP T0 T1 ROWS : catch-up only: how long the consumer took from its
-# start to its partition assignment (Kafka group join; the backlog cannot drain before it), and
-# the drain rate after that.
+# start to its partition assignment (the backlog cannot drain before it), and the drain rate
+# after that.
 xdcr_extra_metrics() {
     local w=$1 s=$2 m=$3 rep=$4 t0=$5 t1=$6 rows=$7 ts ta stage mean
     if [[ "$m" == e2e ]]; then
