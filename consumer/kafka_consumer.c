@@ -26,6 +26,9 @@ typedef struct kpart {
     bool paused;         /* by us: fetch responses no longer refresh the high watermark */
     int64_t high;        /* last high watermark asked for while paused, -1 unknown */
     int64_t next_query_ms;
+    int64_t consumed_next; /* offset after the last message taken from q, -1 none yet */
+    int64_t next_wake_ms;  /* wake_fetcher(): not before (monotonic ms) */
+    int wake_interval_ms;  /* wake_fetcher(): doubles while waking brings nothing */
 } kpart_t;
 
 typedef struct cons_kafka {
@@ -53,6 +56,9 @@ typedef struct cons_kafka {
 /* static assignment: look at the topics' partitions this often, and this often while one of
    them is missing or the cluster does not answer; how long one look may block the loop */
 enum { META_INTERVAL_MS = 10000, META_RETRY_MS = 1000, META_TIMEOUT_MS = 1000 };
+/* wake_fetcher(): first and longest interval between wake-ups of a partition's fetcher (its
+   broker thread looks by itself every second), and how long one may block */
+enum { WAKE_MIN_MS = 10, WAKE_MAX_MS = 1000, WAKE_TIMEOUT_MS = 100 };
 
 /*
  * Positions live in the target database: librdkafka must never store, commit or reset them on
@@ -69,6 +75,9 @@ static const char *const defaults[][2] = {
     {"isolation.level", "read_committed"},
     /* broker states for readiness; the high watermarks come with every fetch response */
     {"statistics.interval.ms", "1000"},
+    /* prefetch: librdkafka's 64 MB of payload, plus its overhead per message, would take a
+       consumer catching up on small messages past 100 MB (see also wake_fetcher()) */
+    {"queued.max.messages.kbytes", "24576"},
 };
 
 static int conf_setter(void *ctx, const char *key, const char *value, char *errbuf, size_t errlen)
@@ -174,6 +183,9 @@ static int add_part(cons_kafka_t *k, const char *topic, int32_t partition)
     p->paused = false;
     p->high = -1;
     p->next_query_ms = 0;
+    p->consumed_next = -1;
+    p->next_wake_ms = 0;
+    p->wake_interval_ms = WAKE_MIN_MS;
     p->q = rd_kafka_queue_get_partition(k->rk, topic, partition);
     if (p->topic == NULL || p->q == NULL) {
         free(p->topic);
@@ -589,6 +601,36 @@ static void fill_headers(rd_kafka_message_t *rkm, cons_kmsg_t *m)
     }
 }
 
+/*
+ * librdkafka 2.0 stops fetching a partition while its prefetch queue is over
+ * queued.min.messages or queued.max.messages.kbytes, and looks again only when the leader's
+ * broker thread wakes up: at its next request or response, or a second later (librdkafka 2.1
+ * added fetch.queue.backoff.ms for this). A consumer catching up drains the queue and would
+ * then wait up to that second with the broker holding more. So when the queue is empty while
+ * the high watermark of the last fetch lies past what was taken, ask the leader for the
+ * watermarks: the request wakes its broker thread, which fetches at once. While that brings
+ * nothing (the end of the log is a transaction marker, say) the interval doubles, up to the
+ * second after which librdkafka looks by itself anyway.
+ */
+static void wake_fetcher(cons_kafka_t *k, kpart_t *p)
+{
+    int64_t low = -1, high = -1, now;
+
+    if (p->paused || p->consumed_next < 0 ||
+        rd_kafka_get_watermark_offsets(k->rk, p->topic, p->partition, &low, &high) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high <= p->consumed_next)
+        return;
+    now = xdcr_mono_ms();
+    if (now < p->next_wake_ms)
+        return;
+    p->next_wake_ms = now + p->wake_interval_ms;
+    p->wake_interval_ms =
+        p->wake_interval_ms * 2 > WAKE_MAX_MS ? WAKE_MAX_MS : p->wake_interval_ms * 2;
+    (void)rd_kafka_query_watermark_offsets(k->rk, p->topic, p->partition, &low, &high,
+                                           WAKE_TIMEOUT_MS);
+}
+
 static int kafka_consume(cons_source_t *s, const char *topic, int32_t partition, cons_kmsg_t *m)
 {
     cons_kafka_t *k = (cons_kafka_t *)s;
@@ -599,8 +641,10 @@ static int kafka_consume(cons_source_t *s, const char *topic, int32_t partition,
     if (p == NULL)
         return XDCR_ENOTFOUND;
     rkm = rd_kafka_consume_queue(p->q, 0);
-    if (rkm == NULL)
+    if (rkm == NULL) {
+        wake_fetcher(k, p);
         return 0;
+    }
     m->rkm_ = rkm;
     m->topic = p->topic;
     m->partition = rkm->partition >= 0 ? rkm->partition : partition;
@@ -619,6 +663,8 @@ static int kafka_consume(cons_source_t *s, const char *topic, int32_t partition,
                  rd_kafka_message_errstr(rkm));
         return 1;
     }
+    p->consumed_next = rkm->offset + 1;
+    p->wake_interval_ms = WAKE_MIN_MS;
     m->payload = rkm->payload;
     m->len = rkm->len;
     m->timestamp_ms = rd_kafka_message_timestamp(rkm, NULL);
@@ -659,6 +705,12 @@ static int kafka_seek(cons_source_t *s, const char *topic, int32_t partition, in
                            (int)partition, (long long)offset, rd_kafka_err2str(l->elems[0].err));
     }
     rd_kafka_topic_partition_list_destroy(l);
+    if (rc == 0) {
+        kpart_t *p = find_part(k, topic, partition);
+
+        if (p != NULL)
+            p->consumed_next = -1; /* wake_fetcher() waits for the first message from there */
+    }
     return rc;
 }
 

@@ -17,6 +17,11 @@ BENCH_FWD_BIN=${BENCH_FWD_BIN:-$XDCR_BUILD_DIR/forwarder/xdcr-forwarder}
 BENCH_CONS_BIN=${BENCH_CONS_BIN:-$XDCR_BUILD_DIR/consumer/xdcr-consumer}
 # see xdcr_write_confs; empty: librdkafka's default (500 ms)
 BENCH_CONS_FETCH_WAIT_MS=${BENCH_CONS_FETCH_WAIT_MS-2}
+# catch-up only: the consumer's prefetch (kafka.queued.max.messages.kbytes; xdcr's default is
+# 24 MB). The forwarder publishes a backlog several times faster than the consumer applies it,
+# and the mock keeps only about 5 MiB of it: the consumer must hold the rest in its prefetch or
+# fall below the mock's retention (a gap). 64 MB is librdkafka's own default. Empty: xdcr's.
+BENCH_CATCHUP_PREFETCH_KB=${BENCH_CATCHUP_PREFETCH_KB-65536}
 XDCR_FWD_NAME=""
 XDCR_CONS_NAME=""
 XDCR_CONS_HTTP_PORT=""
@@ -75,8 +80,9 @@ $(sed -e "s|$H_DIR|\$H_DIR|g" -e "s|^kafka.bootstrap.servers = .*|kafka.bootstra
 # consumer: xdcr-consumer --config cons.conf
 $(sed -e "s|$H_DIR|\$H_DIR|g" -e "s|^kafka.bootstrap.servers = .*|kafka.bootstrap.servers = <dev broker>|" \
         -e "s|^http.listen = 127.0.0.1:.*|http.listen = 127.0.0.1:<free port>|" "$H_DIR/cons.conf")
-# catch-up runs: both stopped with SIGTERM before the workload; after it the consumer starts, and
-# the forwarder once the consumer has its partition"
+# catch-up runs: both stopped with SIGTERM before the workload; after it the consumer starts
+# (with --kafka.queued.max.messages.kbytes=${BENCH_CATCHUP_PREFETCH_KB:-24576}), and the forwarder
+# once the consumer has its partition"
 }
 
 # Start forwarder and consumer (new daemon names, so each start has its own log).
@@ -89,7 +95,11 @@ xdcr_start_daemons() {
     if [[ "${1:-}" != --consumer-first ]]; then
         H_QUIET=1 h_daemon_start "$XDCR_FWD_NAME" "$BENCH_FWD_BIN" --config "$H_DIR/fwd.conf"
     fi
-    H_QUIET=1 h_daemon_start "$XDCR_CONS_NAME" "$BENCH_CONS_BIN" --config "$H_DIR/cons.conf"
+    local extra=()
+    if [[ "${1:-}" == --consumer-first && -n "$BENCH_CATCHUP_PREFETCH_KB" ]]; then
+        extra=("--kafka.queued.max.messages.kbytes=$BENCH_CATCHUP_PREFETCH_KB")
+    fi
+    H_QUIET=1 h_daemon_start "$XDCR_CONS_NAME" "$BENCH_CONS_BIN" --config "$H_DIR/cons.conf" "${extra[@]}"
     if [[ "${1:-}" == --consumer-first ]]; then
         b_wait 30 xdcr_cons_assigned || true
         H_QUIET=1 h_daemon_start "$XDCR_FWD_NAME" "$BENCH_FWD_BIN" --config "$H_DIR/fwd.conf"

@@ -9,7 +9,8 @@
 #    origin's replication origin admits one session at a time) and takes over when the first
 #    is killed under load; the first, restarted, stands by in turn. The target ends equal to
 #    the source, nothing halts.
-# 3. A restart picks up from the stored position (no group, no Kafka offsets involved).
+# 3. A restart picks up from the stored position (no group, no Kafka offsets involved) and
+#    drains a backlog through a 512 kB prefetch (librdkafka stops fetching whenever it is full).
 set -euo pipefail
 
 : "${XDCR_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -130,7 +131,14 @@ h_assert_eq 0 "$H_LAST_EXIT" "b stops cleanly"
 h_daemon_stop a >/dev/null
 h_assert_eq 0 "$H_LAST_EXIT" "a stops cleanly"
 h_psql east "UPDATE items SET v = v + 100 WHERE id <= 50; INSERT INTO log (item) VALUES (0)" >/dev/null
-h_daemon_start a "$CONS" --config "$H_DIR/consumer.conf"
+# a backlog of small transactions, read back through a prefetch of 512 kB (less than one of
+# the forwarder's batches, uncompressed, and more than one compressed): librdkafka stops
+# fetching after every batch, and the consumer wakes its fetcher each time
+h_daemon_start backlog "$H_PG_BIN/pgbench" -n -t 1000 -c 2 -j 2 -f "$H_DIR/load.sql" \
+    "$(h_pg_conninfo east)"
+h_daemon_wait backlog 60 >/dev/null
+h_assert_eq 0 "$H_LAST_EXIT" "the backlog was written"
+h_daemon_start a "$CONS" --config "$H_DIR/consumer.conf" --kafka.queued.max.messages.kbytes=512
 caught_up
 same items
 same log
