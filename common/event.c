@@ -312,10 +312,15 @@ static bool buf_ensure(buf_t *b, size_t total)
     return true;
 }
 
-static void put(buf_t *b, const char *s, size_t n)
+static inline void put(buf_t *b, const char *s, size_t n)
 {
     if (n == 0)
         return;
+    if (n <= b->cap - b->len) { /* the common case, in every token written */
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        return;
+    }
     if (n > SIZE_MAX - b->len || !buf_ensure(b, b->len + n)) {
         b->oom = true;
         return;
@@ -1317,14 +1322,27 @@ static void crc_hex(uint32_t crc, char out[9])
     out[8] = '\0';
 }
 
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+#define FORMAT_VERSION_STR STRINGIFY(XDCR_FORMAT_VERSION)
+
+/* NUL-terminated copy of s into dst of size bytes, cut if longer (no printf: per message). */
+static void copy_cut(char *dst, size_t size, const char *s)
+{
+    size_t n = strnlen(s, size - 1);
+
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
 void xdcr_headers_fill(xdcr_headers_t *h, const xdcr_source_t *src, xdcr_msg_type_t type,
                        xdcr_lsn_t seq, const void *payload, size_t len)
 {
-    snprintf(h->origin, sizeof(h->origin), "%s", src->origin);
+    copy_cut(h->origin, sizeof(h->origin), src->origin);
     xdcr_lsn_format(seq, h->seq);
-    snprintf(h->format, sizeof(h->format), "%d", XDCR_FORMAT_VERSION);
+    copy_cut(h->format, sizeof(h->format), FORMAT_VERSION_STR);
     crc_hex(xdcr_crc32c(0, len ? payload : "", len), h->crc);
-    snprintf(h->type, sizeof(h->type), "%s", xdcr_msg_type_name(type));
+    copy_cut(h->type, sizeof(h->type), xdcr_msg_type_name(type));
 }
 
 static int hex_digit(char c)
@@ -1642,9 +1660,31 @@ static int internal(decoder_t *d)
     return xdcr_error_set(d->err, XDCR_EPARSE, false, "invalid message: inconsistent sizes");
 }
 
+/*
+ * "<prefix>[<i>]" at buf, which has room for prefix and 12 more bytes. Error paths are built
+ * for every element decoded, so by hand rather than with snprintf.
+ */
+static void index_path(char *buf, const char *prefix, uint32_t i)
+{
+    char digits[10];
+    size_t n = strlen(prefix), k = 0;
+
+    memcpy(buf, prefix, n);
+    do {
+        digits[k++] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i > 0);
+    buf[n++] = '[';
+    while (k > 0)
+        buf[n++] = digits[--k];
+    buf[n++] = ']';
+    buf[n] = '\0';
+}
+
 static int decode_relations(decoder_t *d, const jl_value_t *arr)
 {
     char path[64], cpath[96];
+    size_t plen;
     int rc;
 
     d->nrels = (uint32_t)jl_array_size(arr);
@@ -1658,7 +1698,7 @@ static int decode_relations(decoder_t *d, const jl_value_t *arr)
         const jl_value_t *carr;
         size_t n;
 
-        snprintf(path, sizeof(path), "relations[%" PRIu32 "]", i);
+        index_path(path, "relations", i);
         if (!jl_is(robj, JL_OBJECT))
             return bad(d, path, "must be an object, not %s", json_kind(robj));
         if ((rc = get_str(d, robj, path, "schema", true, &rel->schema, &n)) != 0 ||
@@ -1668,6 +1708,7 @@ static int decode_relations(decoder_t *d, const jl_value_t *arr)
         if (jl_array_size(carr) > MAX_COLUMNS)
             return bad(d, path, "has %zu columns, more than %d", jl_array_size(carr), MAX_COLUMNS);
         rel->ncols = (uint32_t)jl_array_size(carr);
+        plen = strlen(path);
         cols = take(&d->cols, rel->ncols, sizeof(xdcr_column_t));
         if (cols == NULL && rel->ncols > 0)
             return internal(d);
@@ -1677,7 +1718,8 @@ static int decode_relations(decoder_t *d, const jl_value_t *arr)
             xdcr_column_t *c = &cols[j];
             int64_t typmod;
 
-            snprintf(cpath, sizeof(cpath), "%s.columns[%" PRIu32 "]", path, j);
+            memcpy(cpath, path, plen);
+            index_path(cpath + plen, ".columns", j);
             if (!jl_is(cobj, JL_OBJECT))
                 return bad(d, cpath, "must be an object, not %s", json_kind(cobj));
             if ((rc = get_str(d, cobj, cpath, "name", true, &c->name, &n)) != 0 ||
@@ -1836,7 +1878,7 @@ static int decode_change(decoder_t *d, const jl_value_t *cobj, uint32_t i, xdcr_
     const jl_value_t *v, *arr;
     int rc;
 
-    snprintf(path, sizeof(path), "changes[%" PRIu32 "]", i);
+    index_path(path, "changes", i);
     if (!jl_is(cobj, JL_OBJECT))
         return bad(d, path, "must be an object, not %s", json_kind(cobj));
     if ((rc = get_u32(d, cobj, path, "ord", 0, &ch->ordinal)) != 0 ||

@@ -58,10 +58,27 @@ bad:
                           s);
 }
 
+/* Upper-case hexadecimal of v without leading zeros at p; returns the end. */
+static char *put_hex32(char *p, uint32_t v)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int shift = 28;
+
+    while (shift > 0 && (v >> shift) == 0)
+        shift -= 4;
+    for (; shift >= 0; shift -= 4)
+        *p++ = hex[(v >> shift) & 0xF];
+    return p;
+}
+
+/* By hand rather than snprintf("%X/%X"): every message formats several. */
 char *xdcr_lsn_format(xdcr_lsn_t lsn, char buf[XDCR_LSN_STRLEN])
 {
-    snprintf(buf, XDCR_LSN_STRLEN, "%X/%X", (unsigned)(uint32_t)(lsn >> 32),
-             (unsigned)(uint32_t)lsn);
+    char *p = put_hex32(buf, (uint32_t)(lsn >> 32));
+
+    *p++ = '/';
+    p = put_hex32(p, (uint32_t)lsn);
+    *p = '\0';
     return buf;
 }
 
