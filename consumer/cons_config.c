@@ -41,8 +41,9 @@ static const xdcr_option_t cons_options[] = {
         "them to one of the consumers running with it (a standby takes over when one stops); "
         "static reads every partition of the origins' topics itself, with no group and so no "
         "wait for the group's join on start (group.initial.rebalance.delay.ms on the broker, 3 s "
-        "by default): for one consumer per target. Positions live in the target either way, so a "
-        "second consumer running by mistake applies nothing twice; it only does the work again"),
+        "by default): for one consumer per target. Either way one session at a time applies an "
+        "origin into the target (it holds the origin's replication origin): a second consumer "
+        "waits as a standby"),
     OPT("pg.conninfo", XDCR_OPT_STRING, NULL, 0, -1, pg_conninfo, XDCR_OPT_F_REQUIRED, NULL,
         "libpq connection string of the target database (TLS via sslmode/sslrootcert)"),
     OPT("pg.password_file", XDCR_OPT_STRING, NULL, 0, -1, pg_password_file, XDCR_OPT_F_FILE, NULL,
