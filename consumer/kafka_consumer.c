@@ -497,15 +497,18 @@ static void static_refresh(cons_kafka_t *k, int64_t now_ms)
     }
     if (failed && !k->meta_failing)
         XDCR_LOG_KV(k->lg, XDCR_LOG_WARN,
-                    "could not read the topics' partitions from Kafka; trying again every second",
-                    "error", errbuf);
+                    "could not read the topics' partitions from Kafka; trying again", "error",
+                    errbuf);
     else if (!failed && k->meta_failing)
         XDCR_LOG(k->lg, XDCR_LOG_INFO, "read the topics' partitions from Kafka again");
     k->meta_failing = failed;
     if (add->cnt > 0)
         do_assign(k, add, true); /* incremental: the partitions assigned before stay as they are */
     rd_kafka_topic_partition_list_destroy(add);
-    k->next_meta_ms = now_ms + (failed || missing ? META_RETRY_MS : META_INTERVAL_MS);
+    /* every second only while there is nothing to apply from one of the topics: each look
+       blocks the loop (up to META_TIMEOUT_MS when the cluster does not answer) */
+    k->next_meta_ms =
+        now_ms + (missing || (failed && k->nparts == 0) ? META_RETRY_MS : META_INTERVAL_MS);
 }
 
 static int kafka_subscribe(cons_source_t *s, char *const *topics, size_t n, xdcr_error_t *err)

@@ -1143,6 +1143,12 @@ typedef struct bad_case {
     const char *says; /* expected in the error message */
 } bad_case_t;
 
+/* ten valid column objects, each followed by a comma (an error path past one digit) */
+#define ONE_COLUMN "{\"name\":\"c\",\"type\":\"integer\",\"oid\":23,\"typmod\":-1,\"key\":false},"
+#define TEN_COLUMNS                                                                                \
+    ONE_COLUMN ONE_COLUMN ONE_COLUMN ONE_COLUMN ONE_COLUMN ONE_COLUMN ONE_COLUMN ONE_COLUMN        \
+        ONE_COLUMN ONE_COLUMN
+
 static const bad_case_t bad_cases[] = {
     {"empty payload", NULL, "", XDCR_EPARSE, "malformed JSON"},
     {"truncated JSON", NULL, "{\"v\":1,\"type\":\"txn\"", XDCR_EPARSE, "malformed JSON"},
@@ -1294,6 +1300,8 @@ static const bad_case_t bad_cases[] = {
      "relations[0].columns[0]: must be an object"},
     {"empty column name", "\"name\":\"id\"", "\"name\":\"\"", XDCR_EPARSE,
      "relations[0].columns[0]: field \"name\" is empty"},
+    {"eleventh column not an object", "\"columns\":[", "\"columns\":[" TEN_COLUMNS "1,",
+     XDCR_EPARSE, "relations[0].columns[10]: must be an object"},
     {"missing column type", "\"type\":\"bigint\",", "", XDCR_EPARSE, "missing field \"type\""},
     {"typmod out of range", "\"typmod\":-1", "\"typmod\":2147483648", XDCR_EPARSE, "\"typmod\""},
     {"oid negative", "\"oid\":20", "\"oid\":-20", XDCR_EPARSE, "\"oid\""},
