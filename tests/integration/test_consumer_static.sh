@@ -16,8 +16,9 @@ set -euo pipefail
 : "${XDCR_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 # shellcheck source=../support/harness.sh
 source "$XDCR_SOURCE_DIR/tests/support/harness.sh"
+# shellcheck source=fwd_lib.sh
+source "$XDCR_SOURCE_DIR/tests/integration/fwd_lib.sh"
 
-FWD="$XDCR_BUILD_DIR/forwarder/xdcr-forwarder"
 CONS="$XDCR_BUILD_DIR/consumer/xdcr-consumer"
 
 SCHEMA_SQL="CREATE TABLE items (id integer PRIMARY KEY, v integer NOT NULL, note text);
@@ -55,14 +56,7 @@ h_psql east "$SCHEMA_SQL" >/dev/null
 h_psql west "$SCHEMA_SQL" >/dev/null
 h_psql east "CREATE PUBLICATION xdcr_east FOR TABLE items, log" >/dev/null
 
-cat >"$H_DIR/forwarder.conf" <<EOF
-origin = east
-pg.conninfo = $(h_pg_conninfo east)
-slot.create = true
-heartbeat.interval = 200ms
-http.listen =
-kafka.bootstrap.servers = $H_BROKER_BOOTSTRAP
-EOF
+fwd_conf "$H_DIR/forwarder.conf" east east "publication.create = false"
 cat >"$H_DIR/consumer.conf" <<EOF
 origin = west
 origins = east
@@ -83,7 +77,7 @@ INSERT INTO log (item) VALUES (:id);
 END;
 EOF
 
-h_daemon_start forwarder "$FWD" --config "$H_DIR/forwarder.conf"
+fwd_start forwarder "$H_DIR/forwarder.conf"
 h_wait_for 30 "the forwarder's slot" slot_exists
 
 # 1. broker down at the consumer's start
