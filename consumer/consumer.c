@@ -52,6 +52,7 @@ typedef struct cpart {
     omet_t *m;
     bool assigned;
     bool positioned; /* stored position read and the partition seeked to it */
+    bool standby;    /* another session holds the origin's replication origin: waiting */
 
     cons_position_t pos;     /* as committed (or read) */
     cons_stream_t stream;    /* working state, including the open batch */
@@ -1450,6 +1451,22 @@ static void process(cons_t *c, cpart_t *p, cons_kmsg_t *km)
         p->timeline = msg->src.timeline;
     }
     rc = open_batch(c, p, &e);
+    if (rc != 0 && e.code == XDCR_EEXISTS) {
+        /* a standby, not a failure: said once, tried again after each backoff */
+        if (!p->standby)
+            XDCR_LOG_KV(c->lg, XDCR_LOG_INFO,
+                        "another consumer is applying this origin into the target; standing by",
+                        "origin", p->origin, "detail", e.message);
+        p->standby = true;
+        p->positioned = false; /* the message is read again */
+        backoff(c);
+        goto out;
+    }
+    if (rc == 0 && p->standby) {
+        XDCR_LOG_KV(c->lg, XDCR_LOG_INFO, "no other consumer applies this origin now; taking over",
+                    "origin", p->origin);
+        p->standby = false;
+    }
     if (rc != 0) {
         xdcr_series_inc(p->m->errors[EK_POSTGRES], 1);
         if (!e.retriable) {

@@ -2574,17 +2574,16 @@ static int ensure_origin(cons_pg_t *pg, const char *origin, xdcr_error_t *err)
     return 0;
 privileges:
     PQclear(res);
-    if (strstr(err->message, "55006") != NULL) /* stays retriable: it waits for its turn */
-        xdcr_error_prefix(err, "another session (another consumer?) is applying this origin "
-                               "into the target: it holds the origin's replication origin");
     if (strstr(err->message, "42501") != NULL) {
         err->code = XDCR_ECONFIG;
         err->retriable = false;
         xdcr_error_prefix(err, "the apply role needs superuser or EXECUTE on the "
                                "pg_replication_origin_* functions");
     } else if (strstr(err->message, "55006") != NULL) {
-        err->code = XDCR_EEXISTS; /* another session (consumer) applies this origin */
+        err->code = XDCR_EEXISTS; /* it waits for its turn */
         err->retriable = true;
+        xdcr_error_prefix(err, "another session (another consumer?) is applying this origin "
+                               "into the target: it holds the origin's replication origin");
     }
     return err->code;
 }

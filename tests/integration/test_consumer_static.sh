@@ -108,6 +108,9 @@ h_wait_for 30 "consumer b to stand by while a applies" log_has b "another sessio
 h_daemon_kill a >/dev/null
 token=$(h_psql east "SELECT pg_current_wal_lsn()")
 h_wait_for 30 "consumer b to apply once a is gone" applied_up_to "$token"
+h_check "consumer b said it took over" log_has b "taking over"
+h_check "standing by is no failure: b logged no failed target transaction" \
+    bash -c "! grep -F 'could not open a target transaction' '$(h_daemon_log b)'"
 h_daemon_start a "$CONS" --config "$H_DIR/consumer.conf"
 h_daemon_wait load 60 >/dev/null
 h_assert_eq 0 "$H_LAST_EXIT" "the load ran"
