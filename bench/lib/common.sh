@@ -46,15 +46,15 @@ b_cmd() {
     fi
 }
 
-# b_wait TIMEOUT_S CMD... : run CMD every 0.1 s until it succeeds; status 1 on timeout (the run
-# goes on: unlike h_wait_for this never ends the benchmark).
+# b_wait TIMEOUT_S CMD... : run CMD every 0.1 s (or B_WAIT_EVERY seconds) until it succeeds;
+# status 1 on timeout (the run goes on: unlike h_wait_for this never ends the benchmark).
 b_wait() {
     local timeout_s=$1 deadline
     shift
     deadline=$(($(h__now_ms) + timeout_s * 1000))
     until "$@" >/dev/null 2>&1; do
         (($(h__now_ms) < deadline)) || return 1
-        sleep 0.1
+        sleep "${B_WAIT_EVERY:-0.1}"
     done
     return 0
 }

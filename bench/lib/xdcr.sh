@@ -101,7 +101,8 @@ xdcr_start_daemons() {
     fi
     H_QUIET=1 h_daemon_start "$XDCR_CONS_NAME" "$BENCH_CONS_BIN" --config "$H_DIR/cons.conf" "${extra[@]}"
     if [[ "${1:-}" == --consumer-first ]]; then
-        b_wait 30 xdcr_cons_assigned || true
+        # every 10 ms: the harness's polling is not the consumer's start-up
+        B_WAIT_EVERY=0.01 b_wait 30 xdcr_cons_assigned || true
         H_QUIET=1 h_daemon_start "$XDCR_FWD_NAME" "$BENCH_FWD_BIN" --config "$H_DIR/fwd.conf"
     fi
 }
