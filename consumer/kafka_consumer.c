@@ -29,6 +29,9 @@ typedef struct kpart {
     int64_t consumed_next; /* offset after the last message taken from q, -1 none yet */
     int64_t next_wake_ms;  /* wake_fetcher(): not before (monotonic ms) */
     int wake_interval_ms;  /* wake_fetcher(): doubles while waking brings nothing */
+    size_t peak_queued;    /* most messages seen in q since it was last found empty */
+    bool found_empty;      /* q was found empty since the last message taken */
+    size_t avg_len;        /* running mean of the payload sizes taken from q */
 } kpart_t;
 
 typedef struct cons_kafka {
@@ -51,6 +54,8 @@ typedef struct cons_kafka {
     size_t ntopics;
     int64_t next_meta_ms; /* next look at the topics' partitions (monotonic ms) */
     bool meta_failing;    /* the last look failed (warned once per failure streak) */
+    /* librdkafka's prefetch limits per partition (queued.min.messages, .max.messages.kbytes) */
+    size_t prefetch_msgs, prefetch_bytes;
 } cons_kafka_t;
 
 /* static assignment: look at the topics' partitions this often, and this often while one of
@@ -186,6 +191,9 @@ static int add_part(cons_kafka_t *k, const char *topic, int32_t partition)
     p->consumed_next = -1;
     p->next_wake_ms = 0;
     p->wake_interval_ms = WAKE_MIN_MS;
+    p->peak_queued = 0;
+    p->found_empty = false;
+    p->avg_len = 0;
     p->q = rd_kafka_queue_get_partition(k->rk, topic, partition);
     if (p->topic == NULL || p->q == NULL) {
         free(p->topic);
@@ -609,17 +617,25 @@ static void fill_headers(rd_kafka_message_t *rkm, cons_kmsg_t *m)
  * queued.min.messages or queued.max.messages.kbytes, and looks again only when the leader's
  * broker thread wakes up: at its next request or response, or a second later (librdkafka 2.1
  * added fetch.queue.backoff.ms for this). A consumer catching up drains the queue and would
- * then wait up to that second with the broker holding more. So when the queue is empty while
- * the high watermark of the last fetch lies past what was taken, ask the leader for the
- * watermarks: the request wakes its broker thread, which fetches at once. While that brings
- * nothing (the end of the log is a transaction marker, say) the interval doubles, up to the
- * second after which librdkafka looks by itself anyway.
+ * then wait up to that second with the broker holding more. So when the queue is empty after
+ * it came near those limits, while the high watermark of the last fetch lies past what was
+ * taken, ask the leader for the watermarks: the request wakes its broker thread, which fetches
+ * at once. While that brings nothing (the end of the log is a transaction marker, say) the
+ * interval doubles, up to the second after which librdkafka looks by itself anyway. Only after
+ * a full queue: in steady state the requests would only get in the fetches' way (W2 with
+ * linger.ms 3: p99 lag 180-830 ms with them, 9-10 ms without).
  */
+static bool near_prefetch_limit(const cons_kafka_t *k, const kpart_t *p)
+{
+    return p->peak_queued * 10 >= k->prefetch_msgs * 8 ||
+           p->peak_queued * p->avg_len * 10 >= k->prefetch_bytes * 8;
+}
+
 static void wake_fetcher(cons_kafka_t *k, kpart_t *p)
 {
     int64_t low = -1, high = -1, now;
 
-    if (p->paused || p->consumed_next < 0 ||
+    if (p->paused || p->consumed_next < 0 || !near_prefetch_limit(k, p) ||
         rd_kafka_get_watermark_offsets(k->rk, p->topic, p->partition, &low, &high) !=
             RD_KAFKA_RESP_ERR_NO_ERROR ||
         high <= p->consumed_next)
@@ -646,6 +662,7 @@ static int kafka_consume(cons_source_t *s, const char *topic, int32_t partition,
     rkm = rd_kafka_consume_queue(p->q, 0);
     if (rkm == NULL) {
         wake_fetcher(k, p);
+        p->found_empty = true;
         return 0;
     }
     m->rkm_ = rkm;
@@ -665,6 +682,17 @@ static int kafka_consume(cons_source_t *s, const char *topic, int32_t partition,
         snprintf(m->errstr, sizeof(m->errstr), "%s: %s", rd_kafka_err2name(rkm->err),
                  rd_kafka_message_errstr(rkm));
         return 1;
+    }
+    {
+        size_t queued = rd_kafka_queue_length(p->q) + 1; /* with this one */
+
+        if (p->found_empty) { /* a new fill */
+            p->peak_queued = 0;
+            p->found_empty = false;
+        }
+        if (queued > p->peak_queued)
+            p->peak_queued = queued;
+        p->avg_len = p->avg_len == 0 ? rkm->len : (p->avg_len * 15 + rkm->len) / 16;
     }
     p->consumed_next = rkm->offset + 1;
     p->wake_interval_ms = WAKE_MIN_MS;
@@ -839,6 +867,20 @@ static const cons_source_ops_t kafka_ops = {
 
 /* ---- construction ---------------------------------------------------------------------------- */
 
+/* A numeric setting of the client as librdkafka holds it, or dflt. */
+static size_t conf_size(rd_kafka_t *rk, const char *name, size_t dflt)
+{
+    char buf[32];
+    size_t len = sizeof(buf);
+    char *end;
+    unsigned long long v;
+
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), name, buf, &len) != RD_KAFKA_CONF_OK)
+        return dflt;
+    v = strtoull(buf, &end, 10);
+    return end != buf && *end == '\0' ? (size_t)v : dflt;
+}
+
 cons_source_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id, bool static_assign,
                               cons_assign_fn on_assign, cons_revoke_fn on_revoke, void *ctx,
                               const xdcr_log_t *lg, xdcr_error_t *err)
@@ -883,6 +925,8 @@ cons_source_t *cons_kafka_new(const xdcr_kv_list_t *kafka, const char *group_id,
         goto fail; /* conf is still ours on failure */
     }
     conf = NULL;
+    k->prefetch_msgs = conf_size(k->rk, "queued.min.messages", 100000);
+    k->prefetch_bytes = conf_size(k->rk, "queued.max.messages.kbytes", 65536) * 1024;
     k->cq = rd_kafka_queue_get_consumer(k->rk);
     if (k->cq != NULL)
         rd_kafka_queue_io_event_enable(k->cq, k->wake[1], "c", 1);
